@@ -1,0 +1,22 @@
+"""The four roles as Groups. Their permissions are granted by accounts.services.role_permissions_sync
+after every migrate (permissions only exist once each app's post_migrate has run)."""
+
+from django.db import migrations
+
+ROLES = ["Agent", "Supervisor", "Marketer", "Admin"]
+
+
+def create_roles(apps, schema_editor):
+    Group = apps.get_model("auth", "Group")
+    for name in ROLES:
+        Group.objects.using(schema_editor.connection.alias).get_or_create(name=name)
+
+
+def remove_roles(apps, schema_editor):
+    Group = apps.get_model("auth", "Group")
+    Group.objects.using(schema_editor.connection.alias).filter(name__in=ROLES).delete()
+
+
+class Migration(migrations.Migration):
+    dependencies = [("accounts", "0001_initial"), ("auth", "0012_alter_user_first_name_max_length")]
+    operations = [migrations.RunPython(create_roles, remove_roles)]

@@ -1,0 +1,69 @@
+"""Writes of the accounts app: role permissions and role assignment."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.apps import apps as django_apps
+from django.contrib.auth.models import Group, Permission
+from django.db import transaction
+
+from apps.accounts.models import User
+from apps.accounts.roles import Role
+
+
+def declared_role_permissions() -> dict[Role, set[str]]:
+    """Collect `role_permissions` from every installed AppConfig ("app_label.codename" strings)."""
+    declared: dict[Role, set[str]] = {role: set() for role in Role}
+    for config in django_apps.get_app_configs():
+        for role_name, perms in getattr(config, "role_permissions", {}).items():
+            declared[Role(role_name)].update(perms)
+    return declared
+
+
+def role_permissions_sync(*, using: str = "default") -> None:
+    """Give each role Group exactly its declared permissions; Admin gets every permission.
+
+    Idempotent; runs after every migrate. Permissions that do not exist yet (an app whose
+    post_migrate has not run) are granted on a later call.
+    """
+    declared = declared_role_permissions()
+    all_perms = list(Permission.objects.using(using).select_related("content_type"))
+    by_name = {f"{p.content_type.app_label}.{p.codename}": p for p in all_perms}
+    with transaction.atomic(using=using):
+        for role in Role:
+            group, _ = Group.objects.using(using).get_or_create(name=role.value)
+            if role is Role.ADMIN:
+                wanted: Iterable[Permission] = all_perms
+            else:
+                wanted = [by_name[name] for name in sorted(declared[role]) if name in by_name]
+            group.permissions.set(list(wanted))
+
+
+@transaction.atomic
+def user_set_roles(*, user: User, roles: Iterable[Role]) -> User:
+    """Replace the user's roles. Admins get staff status (the Django admin is their home)."""
+    role_set = set(roles)
+    groups = list(Group.objects.filter(name__in=[r.value for r in role_set]))
+    user.groups.set(groups)
+    user.is_staff = Role.ADMIN in role_set or user.is_superuser
+    user.save(update_fields=["is_staff"])
+    if hasattr(user, "_switchboard_roles"):
+        del user._switchboard_roles
+    return user
+
+
+@transaction.atomic
+def user_create(
+    *,
+    username: str,
+    password: str,
+    roles: Iterable[Role] = (),
+    first_name: str = "",
+    last_name: str = "",
+    email: str = "",
+) -> User:
+    user = User.objects.create_user(
+        username=username, password=password, first_name=first_name, last_name=last_name, email=email
+    )
+    return user_set_roles(user=user, roles=roles)

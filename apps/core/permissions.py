@@ -1,0 +1,50 @@
+"""Role checks shared by pages and the API, so both enforce the same rule."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from rest_framework.permissions import BasePermission
+
+from apps.accounts.roles import Role, has_role
+
+
+def role_required(*roles: Role) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """Page decorator: anonymous users go to login, signed-in users without the role get 403."""
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if not has_role(request.user, *roles):
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+class HasRole(BasePermission):
+    """DRF permission: `permission_classes = [HasRole.of(Role.AGENT, ...)]`."""
+
+    roles: tuple[Role, ...] = ()
+
+    @classmethod
+    def of(cls, *roles: Role) -> type[HasRole]:
+        return type(f"HasRole_{'_'.join(r.value for r in roles)}", (cls,), {"roles": roles})
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        return bool(request.user and request.user.is_authenticated and has_role(request.user, *self.roles))
+
+
+AGENT_ROLES = (Role.AGENT, Role.SUPERVISOR, Role.ADMIN)
+"""Roles that work with customers one by one (agent desktop, customer pages)."""
+CRM_ROLES = (Role.AGENT, Role.SUPERVISOR, Role.MARKETER, Role.ADMIN)
+"""Every role that may read the CRM."""

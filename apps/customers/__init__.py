@@ -1,0 +1,3 @@
+"""Customers: the CRM (people, organizations, contact points with consent, tags, custom fields,
+notes), its import/export, merge and GDPR services, and the pluggable customer timeline.
+"""

@@ -1,0 +1,118 @@
+"""The customer timeline: one feed of everything that happened with a customer, on any channel.
+
+It is pluggable: each app registers a source, a function that returns the customer's entries
+older than a cursor, newest first. customers registers notes and record changes; interactions,
+campaigns and surveys register theirs from their own AppConfig.ready() (higher apps plug into
+this lower one, never the reverse). The feed merges the sources by time and pages with a cursor.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from apps.customers.models import Customer
+
+
+@dataclass(frozen=True, order=True)
+class TimelineEntry:
+    at: dt.datetime
+    kind: str = field(compare=False)
+    title: str = field(compare=False)
+    body: str = field(default="", compare=False)
+    actor: str = field(default="", compare=False)
+    url: str = field(default="", compare=False)
+    icon: str = field(default="•", compare=False)
+    key: str = field(default="", compare=False)
+
+
+TimelineSource = Callable[[Customer, dt.datetime | None, int], list[TimelineEntry]]
+_sources: dict[str, TimelineSource] = {}
+
+
+def register_source(name: str, source: TimelineSource) -> None:
+    """Register (or replace) the source called `name`."""
+    _sources[name] = source
+
+
+def registered_sources() -> dict[str, TimelineSource]:
+    return dict(_sources)
+
+
+def customer_timeline(
+    customer: Customer, *, before: dt.datetime | None = None, limit: int = 30
+) -> list[TimelineEntry]:
+    """The newest `limit` entries older than `before` across every source (one query per source)."""
+    streams = [source(customer, before, limit) for source in _sources.values()]
+    merged = heapq.merge(*(sorted(s, reverse=True) for s in streams), reverse=True)
+    return [entry for _, entry in zip(range(limit), merged, strict=False)]
+
+
+def _notes(customer: Customer, before: dt.datetime | None, limit: int) -> list[TimelineEntry]:
+    qs = customer.notes.select_related("author").order_by("-created_at", "-id")
+    if before is not None:
+        qs = qs.filter(created_at__lt=before)
+    return [
+        TimelineEntry(
+            at=note.created_at,
+            kind="note",
+            title="Note",
+            body=note.body,
+            actor=str(note.author) if note.author else "",
+            icon="✎",
+            key=f"note-{note.pk}",
+        )
+        for note in qs[:limit]
+    ]
+
+
+_AUDIT_TITLES = {
+    "customer.create": "Customer created",
+    "customer.update": "Details changed",
+    "customer.merge": "Duplicate merged in",
+    "customer.import": "Imported",
+    "contact_point.add": "Contact point added",
+    "contact_point.remove": "Contact point removed",
+    "consent.do_not_call": "Do-not-call changed",
+    "consent.email_opt_out": "Email opt-out changed",
+    "consent.sms_opt_in": "SMS opt-in changed",
+    "customer.export": "Personal data exported",
+}
+
+
+def _record_changes(customer: Customer, before: dt.datetime | None, limit: int) -> list[TimelineEntry]:
+    from apps.core.models import AuditEntry
+
+    qs = AuditEntry.objects.select_related("actor").filter(
+        object_type="customers.customer", object_id=str(customer.pk), action__in=list(_AUDIT_TITLES)
+    )
+    if before is not None:
+        qs = qs.filter(at__lt=before)
+    entries = []
+    for entry in qs.order_by("-at", "-id")[:limit]:
+        detail = ""
+        if entry.action == "customer.update":
+            detail = ", ".join(entry.data.get("fields", []))
+        elif entry.action.startswith("consent."):
+            detail = f"{'on' if entry.data.get('value') else 'off'} ({entry.data.get('source', '')})"
+        elif entry.action == "customer.merge":
+            detail = f"Customer #{entry.data.get('merged_customer_id')} merged into this one"
+        entries.append(
+            TimelineEntry(
+                at=entry.at,
+                kind="change",
+                title=_AUDIT_TITLES[entry.action],
+                body=detail,
+                actor=str(entry.actor) if entry.actor else "system",
+                icon="↻",
+                key=f"audit-{entry.pk}",
+            )
+        )
+    return entries
+
+
+def register_builtin_sources() -> None:
+    register_source("customers.notes", _notes)
+    register_source("customers.changes", _record_changes)

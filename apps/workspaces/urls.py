@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from apps.workspaces import views
+
+app_name = "workspaces"
+urlpatterns = [
+    path("desk/", views.desk, name="desk"),
+    path("wallboard/", views.wallboard, name="wallboard"),
+    path("campaigns/", views.campaigns, name="campaigns"),
+]
