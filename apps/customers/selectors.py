@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.contrib.postgres.search import SearchQuery, SearchVector, TrigramWordSimilarity
 from django.db import connection
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from apps.customers.exceptions import InvalidContact
-from apps.customers.models import ContactPoint, ContactPointKind, Customer
+from apps.customers.models import ContactPoint, ContactPointKind, Customer, LifecycleStage
 from apps.customers.normalize import guess_kind, normalize_email, normalize_phone
 
 # The full-text expression: migration 0002 builds its GIN index from this very expression, so
@@ -101,3 +105,54 @@ def customer_detail(pk: int) -> Customer:
         )
         .get(pk=pk)
     )
+
+
+CUSTOMER_FILTERS = ("q", "tag", "owner", "organization", "lifecycle_stage", "time_zone", "dnc", "updated_since")
+
+
+def customer_filter(params: Mapping[str, str], queryset: QuerySet[Customer] | None = None) -> QuerySet[Customer]:
+    """The filters the list page, the CSV export and the API share. Unknown or empty parameters
+    are ignored; a malformed value raises ValidationError (shown next to the filter, 400 in the API).
+
+    q: search text; tag: tag name; owner: user id or "me" is resolved by the caller; organization:
+    organization id; lifecycle_stage; time_zone; dnc: "yes"/"no" (has a do-not-call phone);
+    updated_since: ISO date.
+    """
+    qs = queryset if queryset is not None else customer_base_queryset()
+    qs = qs.filter(is_erased=False)
+    if tag := (params.get("tag") or "").strip():
+        qs = qs.filter(tags__name=tag)
+    if owner := (params.get("owner") or "").strip():
+        if owner == "none":
+            qs = qs.filter(owner__isnull=True)
+        elif owner.isdigit():
+            qs = qs.filter(owner_id=int(owner))
+        else:
+            raise ValidationError({"owner": "Owner must be a user id or 'none'."})
+    if organization := (params.get("organization") or "").strip():
+        if not organization.isdigit():
+            raise ValidationError({"organization": "Organization must be an id."})
+        qs = qs.filter(organization_id=int(organization))
+    if stage := (params.get("lifecycle_stage") or "").strip():
+        if stage not in LifecycleStage.values:
+            raise ValidationError({"lifecycle_stage": f"Unknown lifecycle stage {stage!r}."})
+        qs = qs.filter(lifecycle_stage=stage)
+    if zone := (params.get("time_zone") or "").strip():
+        qs = qs.filter(time_zone=zone)
+    if dnc := (params.get("dnc") or "").strip().lower():
+        has_dnc = ContactPoint.objects.filter(customer=OuterRef("pk"), do_not_call=True)
+        if dnc in {"yes", "true", "1"}:
+            qs = qs.filter(Exists(has_dnc))
+        elif dnc in {"no", "false", "0"}:
+            qs = qs.exclude(Exists(has_dnc))
+        else:
+            raise ValidationError({"dnc": "Use yes or no."})
+    if since := (params.get("updated_since") or "").strip():
+        try:
+            day = dt.date.fromisoformat(since)
+        except ValueError as exc:
+            raise ValidationError({"updated_since": "Use a date as YYYY-MM-DD."}) from exc
+        qs = qs.filter(updated_at__date__gte=day)
+    if q := (params.get("q") or "").strip():
+        qs = customer_search(q, qs)
+    return qs

@@ -1,0 +1,1 @@
+"""Customer pages: customers.py (list, detail, forms, merge, GDPR) and imports.py (import/export)."""
