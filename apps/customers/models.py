@@ -103,7 +103,6 @@ class Customer(models.Model):
         indexes = [
             models.Index(fields=["last_name", "first_name"], name="customer_name_idx"),
             models.Index(fields=["owner", "-updated_at"], name="customer_owner_idx"),
-            models.Index(fields=["organization"], name="customer_org_idx"),
         ]
         permissions = [
             ("merge_customer", "Can merge duplicate customers"),
