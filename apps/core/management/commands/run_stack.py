@@ -89,7 +89,9 @@ class Command(BaseCommand):
         self.stdout.write("stopping...")
         for child in reversed(children):
             if child.process and child.process.poll() is None:
-                _signal_group(child.process, signal.SIGTERM)
+                # TERM to the leader only: Celery's main process stops its own pool children
+                # cleanly; the whole group is killed only if the grace period runs out.
+                child.process.terminate()
         deadline = time.monotonic() + GRACE_SECONDS
         for child in children:
             if child.process is None:

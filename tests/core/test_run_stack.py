@@ -1,0 +1,81 @@
+"""`make run`'s launcher: web, worker and beat come up together and Ctrl-C stops every one."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _descendants(pid: int) -> set[int]:
+    out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True, check=True).stdout
+    children: dict[int, list[int]] = {}
+    for line in out.splitlines():
+        child, parent = (int(x) for x in line.split())
+        children.setdefault(parent, []).append(child)
+    found: set[int] = set()
+    stack = [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.add(child)
+            stack.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.slow
+def test_run_stack_serves_and_ctrl_c_stops_every_process(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env["SWITCHBOARD_VAR_DIR"] = str(tmp_path / "var")
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    port = _free_port()
+    stack = subprocess.Popen([sys.executable, "manage.py", "run_stack", "--port", str(port)], cwd=ROOT, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        status = None
+        for _ in range(120):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/login/", timeout=2) as response:
+                    status = response.status
+                break
+            except OSError:
+                time.sleep(0.25)
+        assert status == 200
+        children = _descendants(stack.pid)
+        commands = subprocess.run(["ps", "-o", "args=", "-p", ",".join(map(str, children))],
+                                  capture_output=True, text=True).stdout
+        assert "daphne" in commands
+        assert "worker" in commands
+        assert "beat" in commands
+
+        stack.send_signal(signal.SIGINT)
+        output, _ = stack.communicate(timeout=30)
+    finally:
+        if stack.poll() is None:
+            stack.kill()
+    assert stack.returncode == 0, output
+    assert "Demo logins" in output
+    time.sleep(0.5)
+    assert [pid for pid in children if _alive(pid)] == []
