@@ -26,7 +26,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):  # type
     needs = {m.name for m in item.iter_markers()} & {"postgres", "redis", "browser"}
     if IN_CI and needs and report.skipped:
         report.outcome = "failed"
-        report.longrepr = f"CI=true: a test needing {', '.join(sorted(needs))} must run, not skip ({report.longrepr})"
+        report.longrepr = (
+            f"CI=true: a test needing {', '.join(sorted(needs))} must run, not skip ({report.longrepr})"
+        )
     return report
 
 

@@ -7,8 +7,15 @@ from typing import Any
 from apps.core.models import AuditEntry
 
 
-def audit_record(*, actor: Any, action: str, obj: Any = None, object_type: str = "",
-                 object_id: object = "", data: dict[str, Any] | None = None) -> AuditEntry:
+def audit_record(
+    *,
+    actor: Any,
+    action: str,
+    obj: Any = None,
+    object_type: str = "",
+    object_id: object = "",
+    data: dict[str, Any] | None = None,
+) -> AuditEntry:
     """Append one audit entry. Call inside the transaction of the change it records, so the
     entry exists exactly when the change does."""
     if obj is not None:

@@ -52,7 +52,9 @@ class CustomFieldDefinition(models.Model):
 
     key = models.SlugField(max_length=64, unique=True, help_text="Stored key, e.g. contract_number")
     label = models.CharField(max_length=100)
-    field_type = models.CharField(max_length=16, choices=CustomFieldType.choices, default=CustomFieldType.TEXT)
+    field_type = models.CharField(
+        max_length=16, choices=CustomFieldType.choices, default=CustomFieldType.TEXT
+    )
     choices = models.JSONField(default=list, blank=True, help_text='For "one of a list": ["gold", "silver"]')
     required = models.BooleanField(default=False)
     help_text = models.CharField(max_length=200, blank=True)
@@ -80,7 +82,11 @@ class Customer(models.Model):
     )
     job_title = models.CharField(max_length=100, blank=True)
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_customers"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="owned_customers",
     )
     lifecycle_stage = models.CharField(
         max_length=16, choices=LifecycleStage.choices, default=LifecycleStage.LEAD, db_index=True

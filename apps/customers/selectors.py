@@ -6,8 +6,8 @@ import datetime as dt
 from collections.abc import Mapping
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.contrib.postgres.search import SearchQuery, SearchVector, TrigramWordSimilarity
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
@@ -30,11 +30,7 @@ def find_customer(contact: str, *, region: str | None = None) -> Customer | None
             kind, value = ContactPointKind.PHONE, normalize_phone(contact, region)
     except InvalidContact:
         return None
-    point = (
-        ContactPoint.objects.select_related("customer")
-        .filter(kind=kind, network="", value=value)
-        .first()
-    )
+    point = ContactPoint.objects.select_related("customer").filter(kind=kind, network="", value=value).first()
     return point.customer if point else None
 
 
@@ -53,7 +49,9 @@ def _exact_contact_ids(term: str) -> list[int]:
             return []
     except InvalidContact:
         return []
-    return list(ContactPoint.objects.filter(kind=kind, network="", value=value).values_list("customer_id", flat=True))
+    return list(
+        ContactPoint.objects.filter(kind=kind, network="", value=value).values_list("customer_id", flat=True)
+    )
 
 
 def _digits_only(term: str) -> str:
@@ -107,10 +105,21 @@ def customer_detail(pk: int) -> Customer:
     )
 
 
-CUSTOMER_FILTERS = ("q", "tag", "owner", "organization", "lifecycle_stage", "time_zone", "dnc", "updated_since")
+CUSTOMER_FILTERS = (
+    "q",
+    "tag",
+    "owner",
+    "organization",
+    "lifecycle_stage",
+    "time_zone",
+    "dnc",
+    "updated_since",
+)
 
 
-def customer_filter(params: Mapping[str, str], queryset: QuerySet[Customer] | None = None) -> QuerySet[Customer]:
+def customer_filter(
+    params: Mapping[str, str], queryset: QuerySet[Customer] | None = None
+) -> QuerySet[Customer]:
     """The filters the list page, the CSV export and the API share. Unknown or empty parameters
     are ignored; a malformed value raises ValidationError (shown next to the filter, 400 in the API).
 

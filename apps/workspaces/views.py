@@ -17,7 +17,7 @@ from apps.customers.models import ContactPoint, Customer, ImportJob
 
 @role_required(Role.AGENT, Role.SUPERVISOR, Role.ADMIN)
 def desk(request: HttpRequest) -> HttpResponse:
-    recent = Customer.objects.select_related("organization").filter(owner=request.user)[:10]
+    recent = Customer.objects.select_related("organization").filter(owner_id=request.user.pk)[:10]
     return render(request, "workspaces/desk.html", {"my_customers": recent})
 
 

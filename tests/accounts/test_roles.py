@@ -61,8 +61,9 @@ def test_login_lands_each_role_on_its_home(make_user: Callable[..., User], role:
     make_user(role, username=f"u-{role}", password="Secret-pass-123")
     client = Client()
 
-    response = client.post(reverse("accounts:login"), {"username": f"u-{role}", "password": "Secret-pass-123"},
-                           follow=True)
+    response = client.post(
+        reverse("accounts:login"), {"username": f"u-{role}", "password": "Secret-pass-123"}, follow=True
+    )
 
     assert response.redirect_chain[-1][0] == landing
     assert response.status_code == 200

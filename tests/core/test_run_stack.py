@@ -51,8 +51,14 @@ def test_run_stack_serves_and_ctrl_c_stops_every_process(tmp_path: Path) -> None
     env["SWITCHBOARD_VAR_DIR"] = str(tmp_path / "var")
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     port = _free_port()
-    stack = subprocess.Popen([sys.executable, "manage.py", "run_stack", "--port", str(port)], cwd=ROOT, env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    stack = subprocess.Popen(
+        [sys.executable, "manage.py", "run_stack", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         status = None
         for _ in range(120):
@@ -64,8 +70,9 @@ def test_run_stack_serves_and_ctrl_c_stops_every_process(tmp_path: Path) -> None
                 time.sleep(0.25)
         assert status == 200
         children = _descendants(stack.pid)
-        commands = subprocess.run(["ps", "-o", "args=", "-p", ",".join(map(str, children))],
-                                  capture_output=True, text=True).stdout
+        commands = subprocess.run(
+            ["ps", "-o", "args=", "-p", ",".join(map(str, children))], capture_output=True, text=True
+        ).stdout
         assert "daphne" in commands
         assert "worker" in commands
         assert "beat" in commands

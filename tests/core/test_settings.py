@@ -25,15 +25,20 @@ print(json.dumps({
 
 
 def _clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY",
-                                                            "ALLOWED_HOSTS", "CELERY_BROKER_URL"}}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "CELERY_BROKER_URL"}
+    }
     env.update({"DJANGO_SETTINGS_MODULE": "config.settings", "SWITCHBOARD_VAR_DIR": str(tmp_path / "var")})
     env.update(extra)
     return env
 
 
 def _probe(env: dict[str, str]) -> dict[str, object]:
-    out = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -48,7 +53,9 @@ def test_no_variables_gives_embedded_defaults(tmp_path: Path) -> None:
 
 
 def test_database_and_redis_urls_switch_to_postgres_and_redis(tmp_path: Path) -> None:
-    env = _clean_env(tmp_path, DATABASE_URL="postgres://u:p@db.example:5432/crm", REDIS_URL="redis://cache:6379/1")
+    env = _clean_env(
+        tmp_path, DATABASE_URL="postgres://u:p@db.example:5432/crm", REDIS_URL="redis://cache:6379/1"
+    )
 
     result = _probe(env)
 
@@ -76,8 +83,13 @@ def test_malformed_variables_fail_loudly(tmp_path: Path, variable: str, value: s
 
 
 def test_debug_off_without_secret_key_refuses_to_start(tmp_path: Path) -> None:
-    out = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=_clean_env(tmp_path, DEBUG="false"),
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        cwd=ROOT,
+        env=_clean_env(tmp_path, DEBUG="false"),
+        capture_output=True,
+        text=True,
+    )
 
     assert out.returncode != 0
     assert "SECRET_KEY must be set" in out.stderr
@@ -94,8 +106,13 @@ def test_check_deploy_is_clean_under_production_variables(tmp_path: Path) -> Non
         REDIS_URL="redis://127.0.0.1:6379/0",
     )
 
-    out = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-                         cwd=ROOT, env=env, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
 
     assert out.returncode == 0, out.stdout + out.stderr
     assert "no issues" in out.stdout

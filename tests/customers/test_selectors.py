@@ -16,20 +16,39 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def ada(agent: User):  # type: ignore[no-untyped-def]
     return customer_create(
-        actor=agent, first_name="Ada", last_name="Lovelace", organization_name="Analytical Engines",
-        contacts=[ContactInput(kind="phone", value="+14155550134"), ContactInput(kind="email", value="ada@example.com")],
+        actor=agent,
+        first_name="Ada",
+        last_name="Lovelace",
+        organization_name="Analytical Engines",
+        contacts=[
+            ContactInput(kind="phone", value="+14155550134"),
+            ContactInput(kind="email", value="ada@example.com"),
+        ],
     )
 
 
 @pytest.fixture
 def others(agent: User) -> None:
-    customer_create(actor=agent, first_name="Grace", last_name="Hopper",
-                    contacts=[ContactInput(kind="phone", value="+442079460000")])
+    customer_create(
+        actor=agent,
+        first_name="Grace",
+        last_name="Hopper",
+        contacts=[ContactInput(kind="phone", value="+442079460000")],
+    )
     customer_create(actor=agent, first_name="Alan", last_name="Turing", organization_name="Bletchley")
 
 
-@pytest.mark.parametrize("typed", ["(415) 555-0134", "415.555.0134", "+1 415 555 0134", "001 415 555 0134",
-                                   "ADA@EXAMPLE.COM", " ada@example.com "])
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "(415) 555-0134",
+        "415.555.0134",
+        "+1 415 555 0134",
+        "001 415 555 0134",
+        "ADA@EXAMPLE.COM",
+        " ada@example.com ",
+    ],
+)
 def test_find_customer_resolves_any_format_in_one_query(ada, others, typed: str) -> None:  # type: ignore[no-untyped-def]
     with CaptureQueriesContext(connection) as queries:
         found = find_customer(typed)

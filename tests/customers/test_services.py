@@ -24,7 +24,10 @@ def _create(agent: User, **kwargs: object) -> Customer:
     defaults: dict[str, object] = {
         "first_name": "Ada",
         "last_name": "Lovelace",
-        "contacts": [ContactInput(kind="phone", value="(415) 555-0134"), ContactInput(kind="email", value="Ada@Example.COM")],
+        "contacts": [
+            ContactInput(kind="phone", value="(415) 555-0134"),
+            ContactInput(kind="email", value="Ada@Example.COM"),
+        ],
     }
     defaults.update(kwargs)
     return customer_create(actor=agent, **defaults)  # type: ignore[arg-type]
@@ -66,7 +69,9 @@ def test_invalid_phone_is_rejected_with_the_value(agent: User) -> None:
 
 def test_custom_fields_are_validated_against_definitions(agent: User) -> None:
     CustomFieldDefinition.objects.create(key="seats", label="Seats", field_type="integer", required=True)
-    CustomFieldDefinition.objects.create(key="tier", label="Tier", field_type="choice", choices=["gold", "silver"])
+    CustomFieldDefinition.objects.create(
+        key="tier", label="Tier", field_type="choice", choices=["gold", "silver"]
+    )
 
     with pytest.raises(InvalidCustomFields) as caught:
         _create(agent, custom_fields={"tier": "bronze", "colour": "red"})
@@ -98,21 +103,27 @@ def test_consent_records_time_and_source_once(agent: User) -> None:
     customer = _create(agent)
     phone = customer.contact_points.get(kind="phone")
 
-    first = contact_point_set_consent(actor=agent, contact_point=phone, consent="do_not_call", value=True,
-                                      source="caller asked")
-    again = contact_point_set_consent(actor=agent, contact_point=phone, consent="do_not_call", value=True,
-                                      source="later")
+    first = contact_point_set_consent(
+        actor=agent, contact_point=phone, consent="do_not_call", value=True, source="caller asked"
+    )
+    again = contact_point_set_consent(
+        actor=agent, contact_point=phone, consent="do_not_call", value=True, source="later"
+    )
 
     assert first.do_not_call is True and first.do_not_call_source == "caller asked"
     assert again.do_not_call_at == first.do_not_call_at and again.do_not_call_source == "caller asked"
     assert AuditEntry.objects.filter(action="consent.do_not_call").count() == 1
     with pytest.raises(ValidationError):
-        contact_point_set_consent(actor=agent, contact_point=phone, consent="sms_opt_in", value=True, source=" ")
+        contact_point_set_consent(
+            actor=agent, contact_point=phone, consent="sms_opt_in", value=True, source=" "
+        )
 
 
 def test_removing_the_primary_promotes_another(agent: User) -> None:
     customer = _create(agent)
-    second = contact_point_add(actor=agent, customer=customer, contact=ContactInput(kind="phone", value="+442079460000"))
+    second = contact_point_add(
+        actor=agent, customer=customer, contact=ContactInput(kind="phone", value="+442079460000")
+    )
     primary = customer.contact_points.get(kind="phone", is_primary=True)
 
     contact_point_remove(actor=agent, contact_point=primary)
@@ -123,7 +134,9 @@ def test_removing_the_primary_promotes_another(agent: User) -> None:
 def test_adding_an_existing_own_contact_returns_it(agent: User) -> None:
     customer = _create(agent)
 
-    again = contact_point_add(actor=agent, customer=customer, contact=ContactInput(kind="email", value="ADA@example.com"))
+    again = contact_point_add(
+        actor=agent, customer=customer, contact=ContactInput(kind="email", value="ADA@example.com")
+    )
 
     assert customer.contact_points.filter(kind="email").count() == 1
     assert again.value == "ada@example.com"

@@ -41,16 +41,46 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         python = sys.executable
         children = [
-            Child("web", [python, "-m", "daphne", "-b", options["host"], "-p", str(options["port"]),
-                          "config.asgi:application"]),
+            Child(
+                "web",
+                [
+                    python,
+                    "-m",
+                    "daphne",
+                    "-b",
+                    options["host"],
+                    "-p",
+                    str(options["port"]),
+                    "config.asgi:application",
+                ],
+            ),
         ]
         if not options["no_worker"]:
-            children.append(Child("worker", [python, "-m", "celery", "-A", "config", "worker",
-                                             "--loglevel=INFO", "--concurrency=2", "-n", "worker@%h"]))
+            children.append(
+                Child(
+                    "worker",
+                    [
+                        python,
+                        "-m",
+                        "celery",
+                        "-A",
+                        "config",
+                        "worker",
+                        "--loglevel=INFO",
+                        "--concurrency=2",
+                        "-n",
+                        "worker@%h",
+                    ],
+                )
+            )
         if not options["no_beat"]:
             beat_schedule = os.path.join(str(settings.VAR_DIR), "celerybeat-schedule")
-            children.append(Child("beat", [python, "-m", "celery", "-A", "config", "beat", "--loglevel=INFO",
-                                           "-s", beat_schedule]))
+            children.append(
+                Child(
+                    "beat",
+                    [python, "-m", "celery", "-A", "config", "beat", "--loglevel=INFO", "-s", beat_schedule],
+                )
+            )
 
         stopping = {"flag": False}
 
@@ -63,9 +93,11 @@ class Command(BaseCommand):
         for child in children:
             child.process = subprocess.Popen(child.argv, start_new_session=True)
             self.stdout.write(f"started {child.name} (pid {child.process.pid})")
-        self.stdout.write(self.style.SUCCESS(
-            f"\nSwitchboard is running on http://{options['host']}:{options['port']}/  (Ctrl-C stops everything)"
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"\nSwitchboard is running on http://{options['host']}:{options['port']}/  (Ctrl-C stops everything)"
+            )
+        )
         self.stdout.write(DEMO_LOGINS)
 
         exit_code = 0
