@@ -11,6 +11,8 @@ from typing import NoReturn
 import pytest
 from django.db import connection
 from django.test import Client
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from apps.accounts.models import User
 from apps.accounts.roles import Role
@@ -18,6 +20,12 @@ from apps.accounts.services import user_create
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 ROLE_NAMES = [r.value for r in Role]
+
+# Shared machines are slow and noisy: no per-example deadline; CI runs the same examples every time.
+hypothesis_settings.register_profile(
+    "switchboard", deadline=None, derandomize=IN_CI, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile("switchboard")
 
 
 @pytest.hookimpl(wrapper=True)
