@@ -78,7 +78,9 @@ _AUDIT_TITLES = {
     "consent.do_not_call": "Do-not-call changed",
     "consent.email_opt_out": "Email opt-out changed",
     "consent.sms_opt_in": "SMS opt-in changed",
-    "customer.export": "Personal data exported",
+    "customer.gdpr_export": "Personal data exported",
+    "customer.erase": "Personal data erased",
+    "customer.tag": "Tagged",
 }
 
 
