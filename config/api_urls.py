@@ -1,4 +1,5 @@
-"""/api/v1/: one router; each app registers its viewsets in its api.py."""
+"""/api/v1/: one router; each app registers its viewsets in its api.py. Names live in the "api"
+namespace (api:customer-list, api:token)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,14 @@ from rest_framework.routers import DefaultRouter
 
 from apps.customers.api import register as register_customers
 
+app_name = "api"
+
 router = DefaultRouter()
+# JSON only: format-suffixed twins of every route (customers.json) would only double the surface.
+router.include_format_suffixes = False
 register_customers(router)
 
 urlpatterns = [
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", obtain_auth_token, name="token"),
     *router.urls,
 ]

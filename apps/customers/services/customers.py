@@ -188,6 +188,9 @@ def customer_update(
     if unknown:
         raise ValidationError(f"Cannot update {', '.join(sorted(unknown))}.")
     locked = Customer.objects.select_for_update().get(pk=customer.pk)
+    if locked.is_erased:
+        # Personal data was erased on request; writing new data would undo that.
+        raise ValidationError("This customer's personal data was erased; it cannot be edited.")
     changed: list[str] = []
     if "time_zone" in changes:
         changes["time_zone"] = _check_time_zone(changes["time_zone"])

@@ -1,0 +1,420 @@
+"""Walk every URL pattern of config.urls (pages, API, admin) as anonymous and as each role, and
+compare each answer with an explicit table of who may open what.
+
+A pattern without a row in EXPECTED fails the walk, so every new URL states its rule here; a row
+whose pattern is gone fails too, so the table never describes URLs that no longer exist.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from django.apps import apps
+from django.contrib.contenttypes.models import ContentType
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, resolve
+from django.utils import timezone
+from django_celery_beat.models import (
+    ClockedSchedule,
+    CrontabSchedule,
+    IntervalSchedule,
+    PeriodicTask,
+    SolarSchedule,
+)
+from rest_framework.authtoken.models import Token
+
+from apps.accounts.models import User
+from apps.customers.models import (
+    ContactPoint,
+    Customer,
+    CustomFieldDefinition,
+    ImportJob,
+    ImportRowError,
+    MergeRecord,
+    Note,
+)
+from apps.customers.services.customers import ContactInput, customer_create, note_add
+from apps.customers.services.merge import customer_merge
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ("Agent", "Supervisor", "Marketer", "Admin")
+ANONYMOUS = "anonymous"
+NO_ROLE = "signed in without a role"
+SIGNED_IN = (*ROLES, NO_ROLE)
+EVERYONE = frozenset(ROLES)
+# API metadata (the router's index, the schema, its docs) tells nothing about customers: any
+# signed-in user, even one still waiting for a role, may read it.
+ANY_SIGNED_IN = frozenset(SIGNED_IN)
+AGENT_SIDE = frozenset({"Agent", "Supervisor", "Admin"})
+SUPERVISION = frozenset({"Supervisor", "Admin"})
+IMPORTERS = frozenset({"Marketer", "Supervisor", "Admin"})
+CAMPAIGNS = frozenset({"Marketer", "Supervisor", "Admin"})
+ADMIN_ONLY = frozenset({"Admin"})
+
+LOGIN = "/login/?next="
+ADMIN_LOGIN = "/admin/login/?next="
+
+
+@dataclass(frozen=True)
+class Outcome:
+    statuses: frozenset[int]
+    location: str | None = None  # the redirect target must start with this
+
+    def describe(self) -> str:
+        where = f" -> {self.location}..." if self.location else ""
+        return f"{sorted(self.statuses)}{where}"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who gets what from one URL. `denied` are turned away whatever the method: the walk also
+    POSTs as each of them and expects the same answer (or 405). `params` names the test object each path
+    parameter takes (default: the parameter's usual object, see _value_for); `query` is appended."""
+
+    outcomes: Mapping[str, Outcome]
+    denied: frozenset[str] = frozenset()
+    params: Mapping[str, str] = field(default_factory=dict)
+    query: str = ""
+
+
+def _ok(*statuses: int) -> Outcome:
+    return Outcome(frozenset(statuses))
+
+
+def page(allowed: frozenset[str], *ok: int, **kwargs: Any) -> Rule:
+    """A server-rendered page: anonymous -> login page, other roles -> 403."""
+    outcomes = {ANONYMOUS: Outcome(frozenset({302}), LOGIN)}
+    for role in SIGNED_IN:
+        outcomes[role] = _ok(*(ok or (200,))) if role in allowed else _ok(403)
+    return Rule(outcomes, denied=frozenset({ANONYMOUS, *set(SIGNED_IN) - allowed}), **kwargs)
+
+
+def api(allowed: frozenset[str], *ok: int, **kwargs: Any) -> Rule:
+    """An API endpoint: anonymous -> 401/403, other roles -> 403."""
+    outcomes = {ANONYMOUS: _ok(401, 403)}
+    for role in SIGNED_IN:
+        outcomes[role] = _ok(*(ok or (200,))) if role in allowed else _ok(403)
+    return Rule(outcomes, denied=frozenset({ANONYMOUS, *set(SIGNED_IN) - allowed}), **kwargs)
+
+
+def admin(*ok: int, denied_location: str = ADMIN_LOGIN, **kwargs: Any) -> Rule:
+    """The Django admin: only the Admin role (staff) gets in; everybody else goes to its login."""
+    redirect = Outcome(frozenset({302}), denied_location)
+    outcomes = {ANONYMOUS: redirect, **dict.fromkeys(SIGNED_IN, redirect)}
+    outcomes["Admin"] = _ok(*(ok or (200,)))
+    return Rule(outcomes, denied=frozenset({ANONYMOUS, *set(SIGNED_IN) - ADMIN_ONLY}), **kwargs)
+
+
+def public(anonymous: Outcome, signed_in: Outcome, admin_role: Outcome | None = None) -> Rule:
+    outcomes = {ANONYMOUS: anonymous, **dict.fromkeys(SIGNED_IN, signed_in)}
+    if admin_role is not None:
+        outcomes["Admin"] = admin_role
+    return Rule(outcomes)
+
+
+def admin_model(app_label: str, model_name: str, *, add: int = 200, delete: int = 200) -> dict[str, Rule]:
+    """The six URLs ModelAdmin.get_urls makes for one model, as the Admin role sees them: `add`
+    and `delete` are 403 where the admin refuses them to everyone (read-only history, customers
+    that are erased rather than deleted)."""
+    name = f"admin:{app_label}_{model_name}"
+    return {
+        f"{name}_changelist": admin(),
+        f"{name}_add": admin(add),
+        f"{name}_history": admin(),
+        f"{name}_delete": admin(delete),
+        f"{name}_change": admin(),
+        # Unnamed: /admin/<app>/<model>/<id>/ redirects to the change page.
+        f"admin/{app_label}/{model_name}/<path:object_id>/": admin(302),
+    }
+
+
+READ_ONLY = {"add": 403, "delete": 403}
+
+EXPECTED: dict[str, Rule] = {
+    # accounts
+    "accounts:home": page(EVERYONE, 302),
+    "accounts:login": public(anonymous=_ok(200), signed_in=Outcome(frozenset({302}), "/")),
+    "accounts:logout": public(anonymous=_ok(405), signed_in=_ok(405)),  # POST only
+    # workspaces: each role's home
+    "workspaces:desk": page(AGENT_SIDE),
+    "workspaces:wallboard": page(SUPERVISION),
+    "workspaces:campaigns": page(CAMPAIGNS),
+    # customer pages
+    "customers:list": page(EVERYONE),
+    "customers:detail": page(EVERYONE),
+    "customers:timeline": page(EVERYONE),
+    "customers:create": page(AGENT_SIDE),
+    "customers:edit": page(AGENT_SIDE),
+    "customers:note_add": page(AGENT_SIDE, 405),  # POST only
+    "customers:contact_add": page(AGENT_SIDE, 405),  # POST only
+    "customers:contact_consent": page(AGENT_SIDE, 405),  # POST only
+    "customers:contact_remove": page(AGENT_SIDE, 405),  # POST only
+    "customers:duplicates": page(SUPERVISION),
+    "customers:merge": page(SUPERVISION),  # GET: pick the duplicate
+    "customers:gdpr_export": page(SUPERVISION),
+    "customers:erase": page(SUPERVISION),  # GET: confirm
+    "customers:export": page(IMPORTERS),
+    "customers:import": page(IMPORTERS),
+    "customers:import_detail": page(IMPORTERS, params={"pk": "import_job"}),
+    "customers:import_progress": page(IMPORTERS, params={"pk": "import_job"}),
+    "customers:import_errors": page(IMPORTERS, params={"pk": "import_job"}),
+    # REST API
+    "api:api-root": api(ANY_SIGNED_IN),
+    "api:token": public(anonymous=_ok(405), signed_in=_ok(405)),  # POST username/password
+    "api:customer-list": api(EVERYONE),
+    "api:customer-detail": api(EVERYONE),
+    "api:customer-lookup": api(EVERYONE, query="contact=%2B14155550134"),
+    "api:customer-merge": api(SUPERVISION, 405),  # POST only
+    "api:customer-erase": api(SUPERVISION, 405),  # POST only
+    "api:customer-gdpr-export": api(SUPERVISION),
+    "api:customer-import": api(IMPORTERS, 405),  # POST only
+    "api:contact-point-list": api(EVERYONE),
+    "api:contact-point-detail": api(EVERYONE, params={"pk": "contact_point"}),
+    "api:note-list": api(EVERYONE),
+    "api:note-detail": api(EVERYONE, params={"pk": "note"}),
+    "api:import-detail": api(IMPORTERS, params={"pk": "import_job"}),
+    "api:import-errors": api(IMPORTERS, params={"pk": "import_job"}),
+    "api-schema": api(ANY_SIGNED_IN),
+    "api-docs": page(ANY_SIGNED_IN),
+    # Django admin
+    "admin:index": admin(),
+    "admin:login": public(
+        anonymous=_ok(200), signed_in=_ok(200), admin_role=Outcome(frozenset({302}), "/admin/")
+    ),
+    # admin_view sends a non-staff visitor of the logout URL to the index rather than to a login
+    # that would come back to logout; the logout itself is POST only.
+    "admin:logout": admin(405, denied_location="/admin/"),
+    "admin:password_change": admin(),
+    "admin:password_change_done": admin(),
+    "admin:autocomplete": admin(
+        query="app_label=customers&model_name=customer&field_name=organization&term=Analytical"
+    ),
+    "admin:jsi18n": admin(),
+    # A customer has no public URL of its own (get_absolute_url), so "view on site" is a 404.
+    "admin:view_on_site": admin(404, params={"object_id": "customer"}),
+    "admin:app_list": admin(),
+    "admin/(?P<url>.*)$": admin(404),  # the admin's catch-all: an unknown admin page
+    "admin:auth_user_password_change": admin(),
+    **admin_model("auth", "group"),
+    **admin_model("authtoken", "tokenproxy"),
+    **admin_model("django_celery_beat", "periodictask"),
+    **admin_model("django_celery_beat", "clockedschedule"),
+    **admin_model("django_celery_beat", "crontabschedule"),
+    **admin_model("django_celery_beat", "solarschedule"),
+    **admin_model("django_celery_beat", "intervalschedule"),
+    **admin_model("core", "auditentry", **READ_ONLY),
+    **admin_model("accounts", "user"),
+    **admin_model("customers", "customer", delete=403),  # erase (GDPR) instead of deleting
+    **admin_model("customers", "organization"),
+    **admin_model("customers", "tag"),
+    **admin_model("customers", "customfielddefinition"),
+    # Contact points are added and removed on their customer's page (inline), through the services.
+    **admin_model("customers", "contactpoint", **READ_ONLY),
+    **admin_model("customers", "note"),
+    **admin_model("customers", "mergerecord", **READ_ONLY),
+    **admin_model("customers", "importjob", **READ_ONLY),
+    **admin_model("customers", "importrowerror", **READ_ONLY),
+}
+
+
+# --- walking config.urls ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Found:
+    key: str  # the view name, or the full route for an unnamed pattern
+    pieces: tuple[str, ...]  # each include level's pattern text
+    callback: Callable[..., Any]
+
+    @property
+    def route(self) -> str:
+        return "".join(self.pieces)
+
+
+def walk(
+    patterns: list[URLPattern | URLResolver], pieces: tuple[str, ...] = (), namespace: str = ""
+) -> Iterator[Found]:
+    for entry in patterns:
+        here = (*pieces, str(entry.pattern))
+        if isinstance(entry, URLResolver):
+            inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            yield from walk(entry.url_patterns, here, inner)
+        else:
+            key = f"{namespace}{entry.name}" if entry.name else "".join(here)
+            yield Found(key, here, entry.callback)
+
+
+_ROUTE_PARAM = re.compile(r"<(?:\w+:)?(\w+)>")
+_REGEX_PARAM = re.compile(r"\(\?P<(\w+)>[^)]*\)")
+
+
+def build_url(found: Found, value_for: Callable[[str], str]) -> str:
+    """Fill the path parameters of a pattern with real ids; regex pieces (the API router, the
+    admin's app list and catch-all) lose their anchors."""
+    parts = []
+    for piece in found.pieces:
+        if piece.startswith("^") or piece.endswith("$"):
+            text = _REGEX_PARAM.sub(lambda m: value_for(m.group(1)), piece)
+            text = text.removeprefix("^").removesuffix("$").replace("\\.", ".")
+        else:
+            text = _ROUTE_PARAM.sub(lambda m: value_for(m.group(1)), piece)
+        parts.append(text)
+    return "/" + "".join(parts)
+
+
+@pytest.fixture
+def objects(make_user: Callable[..., User]) -> dict[str, Any]:
+    """One real object of every kind a URL can point to."""
+    staff = make_user("Admin")
+    customer = customer_create(
+        actor=staff,
+        first_name="Ada",
+        last_name="Lovelace",
+        organization_name="Analytical Engines",
+        contacts=[
+            ContactInput(kind="phone", value="+14155550134"),
+            ContactInput(kind="email", value="a@x.org"),
+        ],
+        tags=["vip"],
+    )
+    duplicate = customer_create(actor=staff, first_name="Ada", last_name="Lovelace")
+    customer_merge(actor=staff, survivor=customer, duplicate=duplicate)
+    note = note_add(actor=staff, customer=customer, body="Called about billing")
+    job = ImportJob.objects.create(file="imports/people.csv", file_name="people.csv", status="done")
+    ImportRowError.objects.create(job=job, line_number=2, reason="bad phone", raw={"phone": "12"})
+    CustomFieldDefinition.objects.create(key="contract", label="Contract")
+    Token.objects.create(user=staff)
+    interval = IntervalSchedule.objects.create(every=10, period=IntervalSchedule.SECONDS)
+    CrontabSchedule.objects.create()
+    SolarSchedule.objects.create(event="sunrise", latitude=0, longitude=0)
+    ClockedSchedule.objects.create(clocked_time=timezone.now())
+    PeriodicTask.objects.create(name="tick", task="apps.core.tasks.tick", interval=interval)
+    return {
+        "customer": customer,
+        "contact_point": customer.contact_points.get(kind="phone"),
+        "note": note,
+        "import_job": job,
+        "user": staff,
+    }
+
+
+def _admin_object_id(route: str) -> str:
+    """object_id of /admin/<app>/<model>/<object_id>/...: the first row of that model. The
+    instance's pk, not the column: DRF's TokenProxy answers its user's id there."""
+    app_label, model_name = route.split("/")[1:3]
+    model = apps.get_model(app_label, model_name)
+    instance = model._default_manager.order_by("pk").first()
+    assert instance is not None, f"the walk's fixture needs one {model.__name__} for {route}"
+    return str(instance.pk)
+
+
+def _value_for(found: Found, rule: Rule, objects: Mapping[str, Any]) -> Callable[[str], str]:
+    def value(param: str) -> str:
+        if param in rule.params:
+            return str(objects[rule.params[param]].pk)
+        if param == "pk":
+            return str(objects["customer"].pk)
+        if param == "cp_pk":
+            return str(objects["contact_point"].pk)
+        if param == "id":
+            return str(objects["user"].pk)
+        if param == "object_id":
+            return _admin_object_id(found.route)
+        if param == "content_type_id":
+            return str(ContentType.objects.get_for_model(Customer).pk)
+        if param == "app_label":
+            return "customers"
+        if param == "url":
+            return "no-such-page/"
+        raise AssertionError(f"{found.key}: no test value for path parameter {param!r}")
+
+    return value
+
+
+def _clients(make_user: Callable[..., User]) -> dict[str, Client]:
+    # A view that crashes is one more wrong answer in the report, not the end of the walk.
+    clients = {ANONYMOUS: Client(raise_request_exception=False)}
+    for role in ROLES:
+        clients[role] = Client(raise_request_exception=False)
+        clients[role].force_login(make_user(role))
+    clients[NO_ROLE] = Client(raise_request_exception=False)
+    clients[NO_ROLE].force_login(make_user(None))
+    return clients
+
+
+def _state() -> dict[str, Any]:
+    """What a wrongly allowed request would change: rows and the fields of every customer and
+    contact point (GETs of allowed roles only read; every POST in the walk is meant to be denied)."""
+    return {
+        "customers": list(Customer.objects.order_by("pk").values()),
+        "contact_points": list(ContactPoint.objects.order_by("pk").values()),
+        "notes": list(Note.objects.order_by("pk").values_list("pk", "body")),
+        "merges": MergeRecord.objects.count(),
+        "imports": list(ImportJob.objects.order_by("pk").values_list("pk", "status")),
+        "import_errors": ImportRowError.objects.count(),
+        "custom_fields": CustomFieldDefinition.objects.count(),
+        "users": list(User.objects.order_by("pk").values_list("pk", "is_active", "is_staff", "password")),
+        "tokens": Token.objects.count(),
+        "tasks": PeriodicTask.objects.count(),
+    }
+
+
+def _matches(response: Any, outcome: Outcome) -> bool:
+    if response.status_code not in outcome.statuses:
+        return False
+    if outcome.location is not None:
+        return str(response.get("Location", "")).startswith(outcome.location)
+    return True
+
+
+# --- the tests --------------------------------------------------------------------------------
+
+
+def test_every_url_pattern_has_a_rule_and_every_rule_a_pattern() -> None:
+    keys = [found.key for found in walk(get_resolver().url_patterns)]
+
+    missing = sorted(set(keys) - set(EXPECTED))
+    stale = sorted(set(EXPECTED) - set(keys))
+
+    assert not missing, f"URL patterns without a rule in tests/test_authorization.py EXPECTED: {missing}"
+    assert not stale, f"Rules for URL patterns that no longer exist: {stale}"
+
+
+def test_each_url_answers_each_role_as_the_table_says(
+    objects: dict[str, Any], make_user: Callable[..., User]
+) -> None:
+    clients = _clients(make_user)
+    failures: list[str] = []
+    walked = 0
+    before = _state()
+
+    for found in walk(get_resolver().url_patterns):
+        rule = EXPECTED.get(found.key)
+        if rule is None:
+            continue  # reported by the test above
+        url = build_url(found, _value_for(found, rule, objects))
+        assert resolve(url).func is found.callback, f"{found.key}: built {url} resolves elsewhere"
+        target = f"{url}?{rule.query}" if rule.query else url
+        walked += 1
+        for who, outcome in rule.outcomes.items():
+            methods = ("GET", "POST") if who in rule.denied else ("GET",)
+            for method in methods:
+                client = clients[who]
+                response = client.get(target) if method == "GET" else client.post(target, {})
+                # A POST to a GET-only view may also be refused for its method before anybody is
+                # asked who they are: nothing runs either way (and _state() proves it).
+                refused_method = method == "POST" and response.status_code == 405
+                if not (_matches(response, outcome) or refused_method):
+                    got = f"{response.status_code} {response.get('Location', '')}".strip()
+                    failures.append(
+                        f"{found.key} {method} {target} as {who}: expected {outcome.describe()}, got {got}"
+                    )
+
+    assert walked == len(EXPECTED)
+    assert not failures, "\n".join(failures)
+    assert _state() == before, "a request the table says is denied or read-only changed data"
