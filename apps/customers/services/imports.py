@@ -1,0 +1,419 @@
+"""Customer import from CSV/XLSX: create a job (checks, stores the file, schedules the run) and
+run it in batches. Good rows land, bad rows are kept with their line number and reason; a re-run
+of the same file changes nothing. See apps.customers.importing for the parts."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import islice
+from typing import IO, Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.accounts.models import User
+from apps.accounts.roles import Role, has_role
+from apps.core.exceptions import NotAllowed
+from apps.core.services import audit_record
+from apps.customers.custom_fields import active_definitions
+from apps.customers.importing.batches import BatchWriter, ConcurrentChange, store_for_connection
+from apps.customers.importing.fields import CUSTOM_PREFIX, known_fields, suggest_mapping
+from apps.customers.importing.files import TabularFile, extension_of, open_tabular
+from apps.customers.importing.rows import CleanRow, RowError, RowValidator
+from apps.customers.models import CustomFieldDefinition, ImportJob, ImportRowError, ImportStatus
+
+logger = logging.getLogger(__name__)
+
+MAX_UPLOAD_BYTES = 512 * 1024 * 1024
+IMPORT_ROLES = (Role.MARKETER, Role.SUPERVISOR, Role.ADMIN)
+IDENTIFYING_FIELDS = ("external_id", "first_name", "last_name", "phone", "email")
+# Rows per transaction on PostgreSQL (COPY) and elsewhere (ORM); progress moves between batches.
+PG_BATCH_ROWS = 50_000
+ORM_BATCH_ROWS = 2_000
+# Rows per task handed to a validation worker, and the size from which a pool pays for itself.
+POOL_CHUNK_ROWS = 5_000
+POOL_MIN_ROWS = 50_000
+MAX_ATTEMPTS = 3
+
+
+def import_allowed(user: User | None) -> bool:
+    """None is the system (management command, tests); people need a role or the permission."""
+    if user is None:
+        return True
+    return bool(
+        user.is_authenticated
+        and (has_role(user, *IMPORT_ROLES) or user.has_perm("customers.import_customers"))
+    )
+
+
+def _stream_of(uploaded_file: File) -> IO[bytes]:
+    stream = getattr(uploaded_file, "file", None) or uploaded_file
+    stream.seek(0)
+    return stream  # type: ignore[return-value]
+
+
+def import_read_headers(*, uploaded_file: File) -> list[str]:
+    """The header row of a .csv/.xlsx upload; ValidationError when the file cannot be read."""
+    name = uploaded_file.name or ""
+    with open_tabular(_stream_of(uploaded_file), os.path.basename(name)) as table:
+        headers = list(table.header)
+    uploaded_file.seek(0)
+    return headers
+
+
+def import_preview_rows(*, uploaded_file: File, limit: int = 5) -> list[list[str]]:
+    """The first `limit` data rows as strings, for the mapping step's preview."""
+    name = uploaded_file.name or ""
+    with open_tabular(_stream_of(uploaded_file), os.path.basename(name)) as table:
+        rows = [cells for _, cells, _ in islice(table.rows(), limit)]
+    uploaded_file.seek(0)
+    return rows
+
+
+def import_suggest_mapping(headers: Iterable[str]) -> dict[str, str]:
+    """field -> header for headers that name a field or a usual synonym ("E-mail", "Phone
+    Number", "Company", ...), compared without case, spaces or underscores."""
+    return suggest_mapping(list(headers), [d.key for d in active_definitions()])
+
+
+def _check_mapping(mapping: Mapping[str, str], headers: list[str]) -> dict[str, str]:
+    custom_keys = [d.key for d in active_definitions()]
+    fields = set(known_fields(custom_keys))
+    cleaned: dict[str, str] = {}
+    problems: list[str] = []
+    for field_name, header in mapping.items():
+        if not header:
+            continue
+        if field_name not in fields:
+            if field_name.startswith(CUSTOM_PREFIX):
+                problems.append(f"{field_name[len(CUSTOM_PREFIX) :]!r} is not an active custom field")
+            else:
+                problems.append(f"{field_name!r} is not a field that can be imported")
+        elif header not in headers:
+            problems.append(f"column {header!r} (for {field_name}) is not in the file's header")
+        else:
+            cleaned[field_name] = header
+    if problems:
+        raise ValidationError("Mapping: " + "; ".join(problems) + ".")
+    if not any(f in cleaned for f in IDENTIFYING_FIELDS) and not any(
+        f.startswith(("phone", "email")) for f in cleaned
+    ):
+        raise ValidationError(
+            "Map at least one column to a name, a phone, an email or the external id "
+            f"(the file's columns: {', '.join(headers)})."
+        )
+    return cleaned
+
+
+def import_job_create(
+    *,
+    actor: User | None,
+    uploaded_file: File,
+    file_name: str,
+    mapping: dict[str, str] | None = None,
+    default_region: str = settings.DEFAULT_PHONE_REGION,
+    source: str,
+    schedule: bool = True,
+) -> ImportJob:
+    """Check the actor may import (Marketer, Supervisor, Admin or customers.import_customers;
+    NotAllowed otherwise), that the file is a readable .csv/.xlsx within MAX_UPLOAD_BYTES with a
+    header row, and that the mapping (field -> header; suggested from the headers when None)
+    names known fields and existing columns (ValidationError otherwise). Stores the file and
+    schedules tasks.import_run after commit (schedule=False: the caller runs it, like the
+    management command). Nothing is written when a check fails."""
+    if not import_allowed(actor):
+        raise NotAllowed("Importing customers needs the Marketer, Supervisor or Admin role.")
+    extension_of(file_name)
+    size = getattr(uploaded_file, "size", None)
+    if size is not None and size > MAX_UPLOAD_BYTES:
+        raise ValidationError(f"The file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
+    if size == 0:
+        raise ValidationError("The file is empty.")
+    region = (default_region or "").strip().upper()
+    from phonenumbers import SUPPORTED_REGIONS
+
+    if region not in SUPPORTED_REGIONS:
+        raise ValidationError(f"{default_region!r} is not a phone region (a country code like US or GB).")
+    with open_tabular(_stream_of(uploaded_file), file_name) as table:
+        headers = list(table.header)
+    chosen = _check_mapping(mapping if mapping is not None else import_suggest_mapping(headers), headers)
+    _stream_of(uploaded_file)
+    with transaction.atomic():
+        job = ImportJob(
+            created_by=actor,
+            source=source[:16],
+            file_name=os.path.basename(file_name)[:255],
+            mapping=chosen,
+            default_region=region,
+        )
+        job.file.save(os.path.basename(file_name), uploaded_file, save=False)
+        job.save()
+        audit_record(
+            actor=actor,
+            action="customer.import_start",
+            obj=job,
+            data={"file_name": job.file_name, "source": job.source},
+        )
+        if schedule:
+            from apps.customers import tasks
+
+            transaction.on_commit(lambda: tasks.import_run.delay(job.pk))
+    return job
+
+
+# -- running -----------------------------------------------------------------------------------------
+
+_pool_validator: RowValidator | None = None
+
+
+def _pool_init(validator: RowValidator) -> None:
+    global _pool_validator
+    _pool_validator = validator
+
+
+def _pool_validate(rows: list[tuple[int, list[str], str]]) -> list[CleanRow | RowError]:
+    assert _pool_validator is not None
+    return _pool_validator.validate_many(rows)
+
+
+def _chunked(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    while chunk := list(islice(items, size)):
+        yield chunk
+
+
+def _validated_batches(
+    rows: Iterator[tuple[int, list[str], str]], validator: RowValidator, batch_rows: int, workers: int
+) -> Iterator[list[CleanRow | RowError]]:
+    """Validated rows in batches of `batch_rows`. With workers > 1 a fork pool validates the next
+    chunks while the caller writes the current batch."""
+    if workers <= 1:
+        for chunk in _chunked(rows, batch_rows):
+            yield validator.validate_many(chunk)
+        return
+    context = multiprocessing.get_context("fork")
+    with context.Pool(workers, initializer=_pool_init, initargs=(validator,)) as pool:
+        batch: list[CleanRow | RowError] = []
+        for validated in pool.imap(_pool_validate, _chunked(rows, POOL_CHUNK_ROWS)):
+            batch.extend(validated)
+            if len(batch) >= batch_rows:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+
+def _estimate_rows(stream: IO[bytes], extension: str) -> int:
+    """Data rows for the progress bar before the file is read (lines minus the header); the
+    exact count replaces it at the end."""
+    if extension == ".xlsx":
+        return 0
+    stream.seek(0)
+    lines = 0
+    last = b"\n"
+    while chunk := stream.read(4 * 1024 * 1024):
+        lines += chunk.count(b"\n")
+        last = chunk[-1:]
+    stream.seek(0)
+    if last != b"\n":
+        lines += 1
+    return max(0, lines - 1)
+
+
+def _workers(estimated_rows: int) -> int:
+    """Validation processes for a large file. The writer and PostgreSQL need a core each, so a
+    pool only pays with four or more (measured: on two cores it is slower than none)."""
+    cpus = os.cpu_count() or 1
+    if estimated_rows < POOL_MIN_ROWS or cpus < 4 or multiprocessing.current_process().daemon:
+        # Celery's prefork children are daemons and may not fork a pool of their own.
+        return 1
+    return min(4, cpus - 2)
+
+
+def _raw_of(header_keys: list[str], cells: list[str]) -> dict[str, str]:
+    raw = {key: (cells[i] if i < len(cells) else "") for i, key in enumerate(header_keys)}
+    for extra in range(len(header_keys), len(cells)):
+        raw[f"column {extra + 1}"] = cells[extra]
+    return raw
+
+
+def _header_keys(header: list[str]) -> list[str]:
+    keys: list[str] = []
+    for index, name in enumerate(header):
+        key = name or f"column {index + 1}"
+        keys.append(key if key not in keys else f"{key} ({index + 1})")
+    return keys
+
+
+ProgressCallback = Callable[[int, int], None]
+
+
+def import_job_run(
+    *, job_id: int, workers: int | None = None, on_progress: ProgressCallback | None = None
+) -> ImportJob:
+    """Run a pending job; a job that is not pending (already running, done or failed) is
+    returned untouched, so a redelivered task does nothing. Each batch is one transaction that
+    writes its rows, its rejected rows and the job's counters together, so the database never
+    holds half a batch and progress is exact. Ends done, or failed with error_message.
+    workers: validation processes (default: decided from the file size and CPUs);
+    on_progress(processed, estimated_total) is called after each batch."""
+    claimed = ImportJob.objects.filter(pk=job_id, status=ImportStatus.PENDING).update(
+        status=ImportStatus.RUNNING, started_at=timezone.now()
+    )
+    job = ImportJob.objects.get(pk=job_id)
+    if not claimed:
+        return job
+    try:
+        _run(job, workers, on_progress)
+    except Exception as exc:
+        logger.exception("import job %s failed", job_id)
+        message = str(exc.messages[0]) if isinstance(exc, ValidationError) else f"{type(exc).__name__}: {exc}"
+        ImportJob.objects.filter(pk=job_id).update(
+            status=ImportStatus.FAILED, error_message=message[:2000], finished_at=timezone.now()
+        )
+    job.refresh_from_db()
+    return job
+
+
+def _run(job: ImportJob, workers: int | None, on_progress: ProgressCallback | None) -> None:
+    definitions = active_definitions()
+    owners = dict(User.objects.values_list("username", "id"))
+    with job.file.open("rb") as stream:
+        estimate = _estimate_rows(stream, os.path.splitext(job.file_name.lower())[1])
+        ImportJob.objects.filter(pk=job.pk).update(total_rows=estimate)
+        with open_tabular(stream, job.file_name) as table:
+            seen_rows = _run_table(job, table, estimate, definitions, owners, workers, on_progress)
+    with transaction.atomic():
+        ImportJob.objects.filter(pk=job.pk).update(
+            status=ImportStatus.DONE, total_rows=seen_rows, finished_at=timezone.now()
+        )
+        job.refresh_from_db()
+        audit_record(
+            actor=job.created_by,
+            action="customer.import",
+            obj=job,
+            data={
+                "file_name": job.file_name,
+                "rows": job.total_rows,
+                "created": job.created_count,
+                "updated": job.updated_count,
+                "unchanged": job.unchanged_count,
+                "rejected": job.rejected_count,
+            },
+        )
+
+
+def _run_table(
+    job: ImportJob,
+    table: TabularFile,
+    estimate: int,
+    definitions: list[CustomFieldDefinition],
+    owners: dict[str, int],
+    workers: int | None,
+    on_progress: ProgressCallback | None,
+) -> int:
+    header = table.header
+    mapping = _check_mapping(job.mapping or import_suggest_mapping(header), header)
+    columns = {field_name: header.index(column) for field_name, column in mapping.items()}
+    validator = RowValidator(
+        columns=columns,
+        header_size=len(header),
+        region=job.default_region,
+        definitions=definitions,
+        owners=owners,
+    )
+    writer = BatchWriter(
+        store=store_for_connection(),
+        job_id=job.pk,
+        required_custom={d.key for d in definitions if d.required},
+    )
+    postgres = connection.vendor == "postgresql"
+    batch_rows = PG_BATCH_ROWS if postgres else ORM_BATCH_ROWS
+    pool_size = workers if workers is not None else (_workers(estimate) if postgres else 1)
+    header_keys = _header_keys(header)
+    seen_rows = 0
+    for batch in _validated_batches(table.rows(), validator, batch_rows, pool_size):
+        seen_rows += len(batch)
+        _write_batch(job, writer, batch, header_keys)
+        if on_progress is not None:
+            on_progress(seen_rows, max(estimate, seen_rows))
+    return seen_rows
+
+
+def _write_batch(
+    job: ImportJob, writer: BatchWriter, batch: list[CleanRow | RowError], header_keys: list[str]
+) -> None:
+    clean = [row for row in batch if isinstance(row, CleanRow)]
+    errors = [row for row in batch if isinstance(row, RowError)]
+    kept, duplicates = writer.drop_in_file_duplicates(clean)
+    errors += duplicates
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                if connection.vendor == "postgresql":
+                    # The batch's rows and the job's counters commit together, so losing the
+                    # last commits in a server crash looks like the job stopped before them;
+                    # not waiting for each WAL flush saves a disk round trip per batch.
+                    with connection.cursor() as cursor:
+                        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+                result = writer.write(kept, timezone.now())
+                rejected = sorted(errors + result.errors, key=lambda e: e.line)
+                ImportRowError.objects.bulk_create(
+                    [
+                        ImportRowError(
+                            job=job, line_number=e.line, reason=e.reason, raw=_raw_of(header_keys, e.cells)
+                        )
+                        for e in rejected
+                    ],
+                    batch_size=1000,
+                )
+                ImportJob.objects.filter(pk=job.pk).update(
+                    processed_rows=F("processed_rows") + len(batch),
+                    created_count=F("created_count") + result.created,
+                    updated_count=F("updated_count") + result.updated,
+                    unchanged_count=F("unchanged_count") + result.unchanged,
+                    rejected_count=F("rejected_count") + len(rejected),
+                )
+            writer.touched.update(result.touched)
+            return
+        except ConcurrentChange:
+            # Someone created one of these customers meanwhile: resolve the batch again.
+            if attempt == MAX_ATTEMPTS:
+                raise
+
+
+# -- error report ------------------------------------------------------------------------------------
+
+
+def _file_header_keys(job: ImportJob) -> list[str]:
+    """The columns in the file's order (JSON objects in PostgreSQL do not keep key order)."""
+    try:
+        with job.file.open("rb") as stream, open_tabular(stream, job.file_name) as table:
+            return _header_keys(table.header)
+    except (OSError, ValueError, ValidationError):
+        return []
+
+
+def import_errors_csv(*, job: ImportJob, stream: Any) -> int:
+    """Write the rejected rows as CSV to `stream` (anything with write(str)): line_number,
+    reason, then the row's original columns. Returns the number of rows written."""
+    errors = job.row_errors.order_by("line_number", "id")
+    columns = _file_header_keys(job)
+    for raw in errors.values_list("raw", flat=True).iterator(chunk_size=2000):
+        for key in raw:
+            if key not in columns:
+                columns.append(key)
+    writer = csv.writer(stream)
+    writer.writerow(["line_number", "reason", *columns])
+    count = 0
+    for line, reason, raw in errors.values_list("line_number", "reason", "raw").iterator(chunk_size=2000):
+        writer.writerow([line, reason, *(raw.get(c, "") for c in columns)])
+        count += 1
+    return count
