@@ -6,7 +6,6 @@ browser acts, from the same thread, so the guard is switched off for this folder
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +16,12 @@ from django.db import connections
 
 from tests.conftest import require_chromium
 
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+@pytest.fixture(autouse=True)
+def _allow_orm_beside_playwright(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Only for these tests: the variable must not leak into the rest of the suite or its subprocesses.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
