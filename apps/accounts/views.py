@@ -15,10 +15,6 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
 
-class LogoutView(auth_views.LogoutView):
-    pass
-
-
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     """Send each role to its workspace; a user without a role is told so instead of a 403."""
