@@ -13,7 +13,12 @@ from apps.accounts.models import User
 from apps.core.exceptions import NotAllowed
 from apps.core.services import audit_record
 from apps.customers.custom_fields import active_definitions
-from apps.customers.importing.fields import CONSENT_FIELDS, CUSTOM_PREFIX, EMAIL_FIELDS, PHONE_FIELDS
+from apps.customers.importing.fields import (
+    CUSTOM_PREFIX,
+    EMAIL_FIELDS,
+    PHONE_FIELDS,
+    PLAIN_FIELDS,
+)
 from apps.customers.models import ContactPoint, ContactPointKind, Customer, CustomFieldType
 
 EXPORT_CHUNK = 2000
@@ -50,21 +55,8 @@ def _custom_cell(value: Any, field_type: str) -> str:
 
 
 def export_columns(custom_keys: list[str]) -> list[str]:
-    return [
-        "external_id",
-        "first_name",
-        "last_name",
-        *EMAIL_FIELDS,
-        *PHONE_FIELDS,
-        "organization",
-        "job_title",
-        "lifecycle_stage",
-        "time_zone",
-        "tags",
-        "owner",
-        *CONSENT_FIELDS,
-        *(f"{CUSTOM_PREFIX}{key}" for key in custom_keys),
-    ]
+    """The importer's own field names, so an export re-imports to no change."""
+    return [*PLAIN_FIELDS, *(f"{CUSTOM_PREFIX}{key}" for key in custom_keys)]
 
 
 def _check_allowed(actor: User | None) -> None:
