@@ -16,7 +16,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from django.db import connection
+import psycopg
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
 
@@ -538,7 +539,9 @@ def _stage(name: str, model_table: str, columns: Sequence[str]) -> str:
 
 
 class PostgresStore:
-    """COPY into temporary tables (emptied at each batch's commit), then set-based SQL."""
+    """New customers and contact points are COPYed straight into their tables (ids come from the
+    sequence beforehand); lookups and updates COPY into temporary tables (emptied at each
+    batch's commit) and apply set-based SQL."""
 
     def __init__(self) -> None:
         self._ready = False
@@ -554,11 +557,8 @@ class PostgresStore:
             for statement in (
                 "CREATE TEMP TABLE IF NOT EXISTS import_keys (kind text, value text) ON COMMIT DELETE ROWS",
                 # Same column types as the real tables, none of their constraints.
-                _stage("import_customers", "customers_customer", CUSTOMER_COLUMNS),
-                _stage("import_contacts", "customers_contactpoint", CONTACT_COLUMNS),
                 _stage("import_customer_updates", "customers_customer", ("id", *UPDATE_COLUMNS)),
                 _stage("import_contact_updates", "customers_contactpoint", ("id", *CONSENT_COLUMNS)),
-                "CREATE TEMP TABLE IF NOT EXISTS import_tags (customer_id bigint, name text) ON COMMIT DELETE ROWS",
             ):
                 cursor.execute(statement)
         self._ready = True
@@ -597,32 +597,23 @@ class PostgresStore:
             )
             return [pk for (pk,) in cursor.fetchall()]
 
+    def _copy_into_table(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """COPY straight into a real table. A unique violation means another writer took an
+        external id or contact point since resolve(): the batch's transaction is rolled back
+        by the caller and the batch resolved again. The savepoint keeps the connection usable
+        for that rollback whatever the caller does."""
+        try:
+            with transaction.atomic():
+                self._copy(table, columns, rows)
+        except (psycopg.errors.UniqueViolation, IntegrityError) as exc:
+            raise ConcurrentChange(f"{table}: {exc}") from exc
+
     def insert_customers(self, rows: list[list[Any]]) -> None:
-        self._copy("import_customers", CUSTOMER_COLUMNS, rows)
-        columns = ", ".join(CUSTOMER_COLUMNS)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO customers_customer ({columns}) SELECT {columns} FROM import_customers "  # noqa: S608
-                "ORDER BY id ON CONFLICT DO NOTHING"
-            )
-            inserted = cursor.rowcount
-            cursor.execute("TRUNCATE import_customers")
-        if inserted != len(rows):
-            raise ConcurrentChange("an external id was taken while the batch was written")
+        self._copy_into_table("customers_customer", CUSTOMER_COLUMNS, rows)
 
     def insert_contacts(self, rows: list[tuple[Any, ...]]) -> None:
-        self._copy("import_contacts", CONTACT_COLUMNS, rows)
-        columns = ", ".join(CONTACT_COLUMNS)
-        with connection.cursor() as cursor:
-            # ctid keeps the COPY order, so a customer's second phone gets a later id than its first.
-            cursor.execute(
-                f"INSERT INTO customers_contactpoint ({columns}) SELECT {columns} FROM import_contacts "  # noqa: S608
-                "ORDER BY ctid ON CONFLICT DO NOTHING"
-            )
-            inserted = cursor.rowcount
-            cursor.execute("TRUNCATE import_contacts")
-        if inserted != len(rows):
-            raise ConcurrentChange("a contact point was taken while the batch was written")
+        # COPY keeps the rows' order, so a customer's second phone gets a later id than its first.
+        self._copy_into_table("customers_contactpoint", CONTACT_COLUMNS, rows)
 
     def update_customers(self, rows: list[tuple[Any, ...]], now: dt.datetime) -> None:
         self._copy("import_customer_updates", ("id", *UPDATE_COLUMNS), rows)
@@ -650,20 +641,23 @@ class PostgresStore:
             cursor.execute("TRUNCATE import_contact_updates")
 
     def add_tags(self, pairs: set[tuple[int, str]]) -> None:
-        self._copy("import_tags", ("customer_id", "name"), pairs)
+        names = sorted({name for _, name in pairs})
         color = Tag._meta.get_field("color").get_default()
         with connection.cursor() as cursor:
+            # Sorted, so two imports creating the same new tags lock them in the same order.
             cursor.execute(
-                "INSERT INTO customers_tag (name, color) SELECT DISTINCT name, %s FROM import_tags "
+                "INSERT INTO customers_tag (name, color) SELECT unnest(%s::text[]), %s ORDER BY 1 "
                 "ON CONFLICT (name) DO NOTHING",
-                [color],
+                [names, color],
             )
-            cursor.execute(
-                "INSERT INTO customers_customer_tags (customer_id, tag_id) "
-                "SELECT s.customer_id, t.id FROM import_tags s JOIN customers_tag t ON t.name = s.name "
-                "ON CONFLICT DO NOTHING"
-            )
-            cursor.execute("TRUNCATE import_tags")
+            cursor.execute("SELECT name, id FROM customers_tag WHERE name = ANY(%s)", [names])
+            ids = dict(cursor.fetchall())
+        through = Tag.customers.through._meta.db_table
+        self._copy_into_table(
+            through,
+            ("customer_id", "tag_id"),
+            ((customer_id, ids[name]) for customer_id, name in sorted(pairs)),
+        )
 
 
 def store_for_connection() -> Store:

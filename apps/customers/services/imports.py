@@ -8,7 +8,11 @@ import csv
 import logging
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from contextlib import closing, suppress
 from itertools import islice
 from typing import IO, Any
 
@@ -36,12 +40,16 @@ MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 IMPORT_ROLES = (Role.MARKETER, Role.SUPERVISOR, Role.ADMIN)
 IDENTIFYING_FIELDS = ("external_id", "first_name", "last_name", "phone", "email")
 # Rows per transaction on PostgreSQL (COPY) and elsewhere (ORM); progress moves between batches.
-PG_BATCH_ROWS = 50_000
+PG_BATCH_ROWS = 20_000
 ORM_BATCH_ROWS = 2_000
-# Rows per task handed to a validation worker, and the size from which a pool pays for itself.
-POOL_CHUNK_ROWS = 5_000
+# From which size validation runs ahead of the writer (a thread, or a pool on 4+ cores), and the
+# rows per task handed to a pool process.
+PREFETCH_MIN_ROWS = 10_000
 POOL_MIN_ROWS = 50_000
+POOL_CHUNK_ROWS = 5_000
 MAX_ATTEMPTS = 3
+# pg_advisory_xact_lock key taken by every import batch ("cust" "impt" as two int32).
+IMPORT_WRITE_LOCK = 0x63757374_696D7074
 
 
 def import_allowed(user: User | None) -> bool:
@@ -189,25 +197,96 @@ def _chunked(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
-def _validated_batches(
+def _pool_batches(
     rows: Iterator[tuple[int, list[str], str]], validator: RowValidator, batch_rows: int, workers: int
-) -> Iterator[list[CleanRow | RowError]]:
-    """Validated rows in batches of `batch_rows`. With workers > 1 a fork pool validates the next
-    chunks while the caller writes the current batch."""
-    if workers <= 1:
-        for chunk in _chunked(rows, batch_rows):
-            yield validator.validate_many(chunk)
-        return
+) -> Generator[list[CleanRow | RowError], None, None]:
+    """A fork pool validates chunks in order, at most 2 per worker ahead of the caller, so a
+    slow writer never makes the whole file pile up in memory."""
     context = multiprocessing.get_context("fork")
     with context.Pool(workers, initializer=_pool_init, initargs=(validator,)) as pool:
+        pending: deque[Any] = deque()
         batch: list[CleanRow | RowError] = []
-        for validated in pool.imap(_pool_validate, _chunked(rows, POOL_CHUNK_ROWS)):
-            batch.extend(validated)
+        chunks = _chunked(rows, POOL_CHUNK_ROWS)
+        while True:
+            while len(pending) < 2 * workers and (chunk := next(chunks, None)) is not None:
+                pending.append(pool.apply_async(_pool_validate, (chunk,)))
+            if not pending:
+                break
+            batch.extend(pending.popleft().get())
             if len(batch) >= batch_rows:
                 yield batch
                 batch = []
         if batch:
             yield batch
+
+
+_DONE = object()
+
+
+Batch = list[CleanRow | RowError]
+PostStep = Callable[[Batch], Batch]
+
+
+def _prefetched_batches(
+    rows: Iterator[tuple[int, list[str], str]], validator: RowValidator, batch_rows: int, post: PostStep
+) -> Generator[list[CleanRow | RowError], None, None]:
+    """Reads and validates the next batches in a thread while the caller writes the current
+    one. Validation is pure Python and holds the GIL, but the writer spends most of a batch
+    waiting for PostgreSQL with the GIL released, so the two overlap on two cores. The queue
+    holds at most two batches; an error in the thread is raised in the caller, and a caller
+    that stops early (its own error) stops the thread."""
+    ready: queue.Queue[Any] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for chunk in _chunked(rows, batch_rows):
+                item: Any = post(validator.validate_many(chunk))
+                while not stop.is_set():
+                    try:
+                        ready.put(item, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ready.put(_DONE)
+        except BaseException as exc:  # handed to the caller, which raises it
+            ready.put(exc)
+
+    thread = threading.Thread(target=produce, name="import-validate", daemon=True)
+    thread.start()
+    try:
+        while (item := ready.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            with suppress(queue.Empty):
+                ready.get(timeout=0.2)
+        thread.join()
+
+
+def _validated_batches(
+    rows: Iterator[tuple[int, list[str], str]],
+    validator: RowValidator,
+    batch_rows: int,
+    workers: int,
+    post: PostStep,
+) -> Generator[list[CleanRow | RowError], None, None]:
+    """Validated rows in batches of `batch_rows`, each passed through `post` in file order.
+    workers 0: validated here, batch by batch; 1: by a thread, ahead of the caller; more: by a
+    fork pool of that many processes."""
+    if workers <= 0:
+        for chunk in _chunked(rows, batch_rows):
+            yield post(validator.validate_many(chunk))
+    elif workers == 1:
+        yield from _prefetched_batches(rows, validator, batch_rows, post)
+    else:
+        for batch in _pool_batches(rows, validator, batch_rows, workers):
+            yield post(batch)
 
 
 def _estimate_rows(stream: IO[bytes], extension: str) -> int:
@@ -228,11 +307,15 @@ def _estimate_rows(stream: IO[bytes], extension: str) -> int:
 
 
 def _workers(estimated_rows: int) -> int:
-    """Validation processes for a large file. The writer and PostgreSQL need a core each, so a
-    pool only pays with four or more (measured: on two cores it is slower than none)."""
+    """How a file is validated (see _validated_batches). Small files: inline. Larger ones: a
+    thread validates ahead of the writer, which overlaps with PostgreSQL's share of the work. A
+    process pool only pays with four or more cores, since PostgreSQL and the writer need a core
+    each (measured: on two cores a pool is slower than the thread), and never inside Celery's
+    prefork children, which are daemons and may not fork."""
+    if estimated_rows < PREFETCH_MIN_ROWS:
+        return 0
     cpus = os.cpu_count() or 1
     if estimated_rows < POOL_MIN_ROWS or cpus < 4 or multiprocessing.current_process().daemon:
-        # Celery's prefork children are daemons and may not fork a pool of their own.
         return 1
     return min(4, cpus - 2)
 
@@ -262,7 +345,8 @@ def import_job_run(
     returned untouched, so a redelivered task does nothing. Each batch is one transaction that
     writes its rows, its rejected rows and the job's counters together, so the database never
     holds half a batch and progress is exact. Ends done, or failed with error_message.
-    workers: validation processes (default: decided from the file size and CPUs);
+    workers: 0 validates inline, 1 in a thread ahead of the writer, more in a process pool
+    (default: decided from the file size and CPUs);
     on_progress(processed, estimated_total) is called after each batch."""
     claimed = ImportJob.objects.filter(pk=job_id, status=ImportStatus.PENDING).update(
         status=ImportStatus.RUNNING, started_at=timezone.now()
@@ -336,32 +420,45 @@ def _run_table(
     )
     postgres = connection.vendor == "postgresql"
     batch_rows = PG_BATCH_ROWS if postgres else ORM_BATCH_ROWS
-    pool_size = workers if workers is not None else (_workers(estimate) if postgres else 1)
+    pool_size = workers if workers is not None else (_workers(estimate) if postgres else 0)
     header_keys = _header_keys(header)
     seen_rows = 0
-    for batch in _validated_batches(table.rows(), validator, batch_rows, pool_size):
-        seen_rows += len(batch)
-        _write_batch(job, writer, batch, header_keys)
-        if on_progress is not None:
-            on_progress(seen_rows, max(estimate, seen_rows))
+
+    # closing(): a failed write stops the validating thread or pool at once.
+    def drop_duplicates(batch: Batch) -> Batch:
+        # In file order, and off the writer's path when a thread validates.
+        clean = [row for row in batch if isinstance(row, CleanRow)]
+        kept, duplicates = writer.drop_in_file_duplicates(clean)
+        return [*kept, *(row for row in batch if isinstance(row, RowError)), *duplicates]
+
+    batches_of = _validated_batches(table.rows(), validator, batch_rows, pool_size, drop_duplicates)
+    with closing(batches_of) as batches:
+        for batch in batches:
+            seen_rows += len(batch)
+            _write_batch(job, writer, batch, header_keys)
+            if on_progress is not None:
+                on_progress(seen_rows, max(estimate, seen_rows))
     return seen_rows
 
 
 def _write_batch(
     job: ImportJob, writer: BatchWriter, batch: list[CleanRow | RowError], header_keys: list[str]
 ) -> None:
-    clean = [row for row in batch if isinstance(row, CleanRow)]
+    kept = [row for row in batch if isinstance(row, CleanRow)]
     errors = [row for row in batch if isinstance(row, RowError)]
-    kept, duplicates = writer.drop_in_file_duplicates(clean)
-    errors += duplicates
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             with transaction.atomic():
                 if connection.vendor == "postgresql":
-                    # The batch's rows and the job's counters commit together, so losing the
-                    # last commits in a server crash looks like the job stopped before them;
-                    # not waiting for each WAL flush saves a disk round trip per batch.
                     with connection.cursor() as cursor:
+                        # One import batch at a time in the whole system: two imports of
+                        # overlapping files alternate batches instead of racing to create the
+                        # same customers (each batch resolves what the other committed). Only
+                        # a concurrent edit elsewhere can still raise ConcurrentChange.
+                        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [IMPORT_WRITE_LOCK])
+                        # The batch's rows and the job's counters commit together, so losing
+                        # the last commits in a server crash looks like the job stopped before
+                        # them; not waiting for each WAL flush saves a disk round trip a batch.
                         cursor.execute("SET LOCAL synchronous_commit TO OFF")
                 result = writer.write(kept, timezone.now())
                 rejected = sorted(errors + result.errors, key=lambda e: e.line)
