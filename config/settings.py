@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.accounts",
     "apps.customers",
+    "apps.interactions",
     "apps.workspaces",
 ]
 

@@ -39,6 +39,15 @@ from apps.customers.models import (
 )
 from apps.customers.services.customers import ContactInput, customer_create, note_add
 from apps.customers.services.merge import customer_merge
+from apps.interactions.models import (
+    Disposition,
+    DispositionSet,
+    Interaction,
+    NotReadyReason,
+    Queue,
+    Skill,
+)
+from apps.interactions.services import agent_profile_for
 
 pytestmark = pytest.mark.django_db
 
@@ -219,6 +228,14 @@ EXPECTED: dict[str, Rule] = {
     **admin_model("customers", "mergerecord", **READ_ONLY),
     **admin_model("customers", "importjob", **READ_ONLY),
     **admin_model("customers", "importrowerror", **READ_ONLY),
+    **admin_model("interactions", "queue"),
+    **admin_model("interactions", "skill"),
+    **admin_model("interactions", "agentprofile"),
+    **admin_model("interactions", "notreadyreason"),
+    **admin_model("interactions", "disposition"),
+    **admin_model("interactions", "dispositionset"),
+    # Interactions change only through the services (desktop, wallboard, API); the admin reads.
+    **admin_model("interactions", "interaction", **READ_ONLY),
 }
 
 
@@ -294,6 +311,13 @@ def objects(make_user: Callable[..., User]) -> dict[str, Any]:
     SolarSchedule.objects.create(event="sunrise", latitude=0, longitude=0)
     ClockedSchedule.objects.create(clocked_time=timezone.now())
     PeriodicTask.objects.create(name="tick", task="apps.core.tasks.tick", interval=interval)
+    queue = Queue.objects.create(name="Support", channels=["chat"])
+    Skill.objects.create(name="billing")
+    agent_profile_for(user=make_user("Agent"))
+    NotReadyReason.objects.create(code="break", label="Break")
+    disposition = Disposition.objects.create(code="resolved", label="Resolved", category="resolved")
+    DispositionSet.objects.create(name="Support").dispositions.add(disposition)
+    Interaction.objects.create(queue=queue, channel="chat", queued_at=timezone.now())
     return {
         "customer": customer,
         "contact_point": customer.contact_points.get(kind="phone"),

@@ -1,0 +1,91 @@
+"""Real-time facts, published after commit: what changed (kind, id, version), never business
+state a client should trust over a reload. Groups: "agent.<user id>" (the agent's own desktop)
+and "wallboard" (supervisors). Timers (offer timeouts, wrap-up) are scheduled here too, after
+commit, so a rolled-back offer schedules nothing."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from apps.interactions.models import AgentProfile, Interaction
+
+logger = logging.getLogger(__name__)
+
+WALLBOARD_GROUP = "wallboard"
+
+
+def agent_group(user_id: int) -> str:
+    return f"agent.{user_id}"
+
+
+def send(group: str, payload: dict[str, Any]) -> None:
+    """group_send now; failures are logged, never raised: a lost push costs a client nothing
+    but freshness, since clients reload state on (re)connect."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group, {"type": "event", "payload": payload})
+    except Exception:
+        logger.exception("publishing %s to %s failed", payload.get("kind"), group)
+
+
+def publish(groups: list[str], payload: dict[str, Any]) -> None:
+    def deliver() -> None:
+        for group in groups:
+            send(group, payload)
+
+    transaction.on_commit(deliver)
+
+
+def interaction_changed(interaction: Interaction) -> None:
+    payload = {
+        "kind": "interaction",
+        "id": interaction.pk,
+        "version": interaction.version,
+        "status": interaction.status,
+        "queue": interaction.queue_id,
+        "channel": interaction.channel,
+    }
+    groups = [WALLBOARD_GROUP]
+    if interaction.agent_id is not None:
+        user_id = (
+            AgentProfile.objects.filter(pk=interaction.agent_id).values_list("user_id", flat=True).first()
+        )
+        if user_id is not None:
+            groups.append(agent_group(user_id))
+    publish(groups, payload)
+
+
+def agent_changed(agent: AgentProfile) -> None:
+    payload = {
+        "kind": "agent",
+        "id": agent.pk,
+        "version": agent.version,
+        "state": agent.state,
+        "presence": agent.presence,
+    }
+    publish([WALLBOARD_GROUP, agent_group(agent.user_id)], payload)
+
+
+def offer_expiry_schedule(interaction: Interaction) -> None:
+    """The offer's timeout runs as a task at its expiry; beat's offers_expire_due catches any
+    that a lost task missed."""
+    if interaction.offer_expires_at is None:
+        return
+    interaction_id, version, eta = interaction.pk, interaction.version, interaction.offer_expires_at
+
+    def schedule() -> None:
+        from apps.interactions import tasks
+
+        try:
+            tasks.offer_expire.apply_async(args=[interaction_id, version], eta=eta)
+        except Exception:
+            logger.exception("could not schedule the offer timeout of interaction %s", interaction_id)
+
+    transaction.on_commit(schedule)

@@ -1,0 +1,400 @@
+"""The contact center's data: interactions on every channel and their event log, messages,
+queues with their skills and rules, agents with skills, capacity and state history, not-ready
+reasons and the disposition catalog. Routing (apps.interactions.routing) is the only writer of
+offers and agent loads; see its docstring for the locking."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from apps.customers.models import Customer
+
+
+class Channel(models.TextChoices):
+    VOICE = "voice", "Voice"
+    VIDEO = "video", "Video"
+    CHAT = "chat", "Live chat"
+    SMS = "sms", "SMS"
+    WHATSAPP = "whatsapp", "WhatsApp"
+    SOCIAL = "social", "Social"
+    EMAIL = "email", "Email"
+
+
+# A voice or video call takes the agent's full attention: while one is offered or held, no new
+# interaction of any channel is offered (chats and emails in progress stay).
+REAL_TIME_CHANNELS = frozenset({Channel.VOICE.value, Channel.VIDEO.value})
+TEXT_CHANNELS = frozenset({Channel.CHAT, Channel.SMS, Channel.WHATSAPP, Channel.SOCIAL, Channel.EMAIL})
+
+
+class Direction(models.TextChoices):
+    INBOUND = "inbound", "Inbound"
+    OUTBOUND = "outbound", "Outbound"
+
+
+class InteractionStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    OFFERED = "offered", "Offered"
+    ACTIVE = "active", "Active"
+    WRAP_UP = "wrap_up", "Wrap-up"
+    CLOSED = "closed", "Closed"
+    ABANDONED = "abandoned", "Abandoned"
+    TRANSFERRED = "transferred", "Transferred"
+    MISSED = "missed", "Missed"
+
+
+# Statuses in which the interaction holds one unit of its agent's capacity for its channel.
+HOLDING_STATUSES = (InteractionStatus.OFFERED, InteractionStatus.ACTIVE, InteractionStatus.WRAP_UP)
+FINISHED_STATUSES = (
+    InteractionStatus.CLOSED,
+    InteractionStatus.ABANDONED,
+    InteractionStatus.TRANSFERRED,
+    InteractionStatus.MISSED,
+)
+
+
+class RoutingStrategy(models.TextChoices):
+    LONGEST_IDLE = "longest_idle", "Longest idle agent"
+    ROUND_ROBIN = "round_robin", "Round robin"
+    MOST_SKILLED = "most_skilled", "Most skilled agent"
+    LEAST_OCCUPIED = "least_occupied", "Least occupied agent"
+
+
+class Skill(models.Model):
+    name = models.CharField(max_length=64, unique=True)
+    description = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DispositionCategory(models.TextChoices):
+    CONTACT_MADE = "contact_made", "Contact made"
+    SALE = "sale", "Sale"
+    RESOLVED = "resolved", "Resolved"
+    NO_ANSWER = "no_answer", "No answer"
+    BUSY = "busy", "Busy"
+    VOICEMAIL = "voicemail", "Voicemail"
+    WRONG_NUMBER = "wrong_number", "Wrong number"
+    DO_NOT_CALL = "do_not_call", "Do not call"
+    CALLBACK = "callback", "Callback"
+    OTHER = "other", "Other"
+
+
+class Disposition(models.Model):
+    """An outcome an agent (or the dialer) records when an interaction ends."""
+
+    code = models.SlugField(max_length=32, unique=True)
+    label = models.CharField(max_length=100)
+    category = models.CharField(max_length=16, choices=DispositionCategory.choices)
+    is_final = models.BooleanField(default=True, help_text="No retry: the contact is done")
+    is_success = models.BooleanField(default=False, help_text="Counts as a success in reports")
+    marks_dnc = models.BooleanField(default=False, help_text="Sets do-not-call on the contact point")
+    needs_callback_time = models.BooleanField(default=False, help_text="The agent must give a callback time")
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["label"]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.code})"
+
+
+class DispositionSet(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    dispositions = models.ManyToManyField(Disposition, related_name="sets")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Queue(models.Model):
+    """Where interactions wait for an agent. Business hours are {"mon": [["09:00", "17:00"]],
+    ...} in the queue's time zone; holidays are ISO dates; an empty hours map means always open."""
+
+    name = models.CharField(max_length=100, unique=True)
+    channels = models.JSONField(default=list, help_text='Channels served, e.g. ["chat", "email"]')
+    strategy = models.CharField(
+        max_length=16, choices=RoutingStrategy.choices, default=RoutingStrategy.LONGEST_IDLE
+    )
+    priority = models.PositiveSmallIntegerField(
+        default=0, help_text="Added to each interaction's priority: higher queues are served first"
+    )
+    service_level_percent = models.PositiveSmallIntegerField(default=80)
+    service_level_seconds = models.PositiveIntegerField(default=20)
+    time_zone = models.CharField(max_length=64, default="UTC")
+    business_hours = models.JSONField(default=dict, blank=True)
+    holidays = models.JSONField(default=list, blank=True)
+    max_wait_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="After this wait an interaction overflows (or stays when no target)"
+    )
+    overflow_queue = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="overflow_sources"
+    )
+    max_size = models.PositiveIntegerField(null=True, blank=True, help_text="Waiting interactions at most")
+    offer_timeout_seconds = models.PositiveIntegerField(default=20)
+    auto_accept = models.BooleanField(default=False, help_text="Offers are accepted at once (chat, email)")
+    disposition_required = models.BooleanField(default=True)
+    wrap_up_seconds = models.PositiveIntegerField(default=30)
+    disposition_set = models.ForeignKey(
+        DispositionSet, null=True, blank=True, on_delete=models.SET_NULL, related_name="queues"
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class QueueSkill(models.Model):
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="required_skills")
+    skill = models.ForeignKey(Skill, on_delete=models.CASCADE, related_name="+")
+    min_level = models.PositiveSmallIntegerField(default=1)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["queue", "skill"], name="queue_skill_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.skill} >= {self.min_level}"
+
+
+class NotReadyReason(models.Model):
+    code = models.SlugField(max_length=32, unique=True)
+    label = models.CharField(max_length=100)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["label"]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class AgentState(models.TextChoices):
+    OFFLINE = "offline", "Offline"
+    AVAILABLE = "available", "Available"
+    OFFERED = "offered", "Offered"
+    BUSY = "busy", "Busy"
+    WRAP_UP = "wrap_up", "Wrap-up"
+    NOT_READY = "not_ready", "Not ready"
+
+
+class Presence(models.TextChoices):
+    """What the agent chose (or a timeout chose for them). The shown state derives from it and
+    from the interactions the agent holds."""
+
+    OFFLINE = "offline", "Offline"
+    AVAILABLE = "available", "Available"
+    NOT_READY = "not_ready", "Not ready"
+
+
+class AgentProfile(models.Model):
+    """An agent's contact-center side. `state` is derived (presence plus what the agent holds)
+    and stored so the wallboard and reports read it; `idle_since` feeds longest-idle routing,
+    `last_offer_at` round robin, `total_load` least occupied. Only services change these, with
+    this row locked."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent")
+    queues = models.ManyToManyField(Queue, blank=True, related_name="agents")
+    presence = models.CharField(max_length=16, choices=Presence.choices, default=Presence.OFFLINE)
+    not_ready_reason = models.ForeignKey(
+        NotReadyReason, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    state = models.CharField(max_length=16, choices=AgentState.choices, default=AgentState.OFFLINE)
+    state_since = models.DateTimeField(null=True, blank=True)
+    idle_since = models.DateTimeField(null=True, blank=True)
+    last_offer_at = models.DateTimeField(null=True, blank=True)
+    total_load = models.PositiveIntegerField(default=0)
+    real_time_load = models.PositiveIntegerField(default=0)
+    last_seen_at = models.DateTimeField(null=True, blank=True, help_text="Last heartbeat or websocket")
+    version = models.PositiveBigIntegerField(default=0)
+    # Device for voice: a softphone identity, a phone number or a SIP URI.
+    client_identity = models.CharField(max_length=100, blank=True)
+    phone = models.CharField(max_length=32, blank=True)
+    sip_uri = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["user__username"]
+        indexes = [models.Index(fields=["presence", "idle_since"], name="agent_presence_idle_idx")]
+
+    def __str__(self) -> str:
+        return str(self.user)
+
+
+class AgentSkill(models.Model):
+    agent = models.ForeignKey(AgentProfile, on_delete=models.CASCADE, related_name="skills")
+    skill = models.ForeignKey(Skill, on_delete=models.CASCADE, related_name="agent_skills")
+    level = models.PositiveSmallIntegerField(default=1)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["agent", "skill"], name="agent_skill_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.skill} {self.level}"
+
+
+class AgentCapacity(models.Model):
+    """How many interactions of one channel the agent handles at once, and how many they hold
+    now (offered, active or in wrap-up). A channel without a row is not served by the agent."""
+
+    agent = models.ForeignKey(AgentProfile, on_delete=models.CASCADE, related_name="capacities")
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    capacity = models.PositiveSmallIntegerField(default=1)
+    load = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "channel"], name="agent_capacity_unique"),
+            models.CheckConstraint(
+                condition=Q(load__lte=models.F("capacity")), name="agent_load_within_capacity"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.load}/{self.capacity}"
+
+
+class AgentStateChange(models.Model):
+    """Agent state history: one row per state, closed when the next starts."""
+
+    agent = models.ForeignKey(AgentProfile, on_delete=models.CASCADE, related_name="state_changes")
+    state = models.CharField(max_length=16, choices=AgentState.choices)
+    reason = models.ForeignKey(
+        NotReadyReason, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["agent", "-started_at"], name="agent_state_agent_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.agent} {self.state} from {self.started_at:%Y-%m-%d %H:%M:%S}"
+
+
+class Interaction(models.Model):
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    direction = models.CharField(max_length=16, choices=Direction.choices, default=Direction.INBOUND)
+    customer = models.ForeignKey(
+        Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="interactions"
+    )
+    contact = models.CharField(max_length=254, blank=True, help_text="Phone, email or handle as received")
+    queue = models.ForeignKey(
+        Queue, null=True, blank=True, on_delete=models.PROTECT, related_name="interactions"
+    )
+    agent = models.ForeignKey(
+        AgentProfile, null=True, blank=True, on_delete=models.PROTECT, related_name="interactions"
+    )
+    status = models.CharField(
+        max_length=16, choices=InteractionStatus.choices, default=InteractionStatus.QUEUED
+    )
+    priority = models.SmallIntegerField(default=0)
+    subject = models.CharField(max_length=200, blank=True)
+    disposition = models.ForeignKey(
+        Disposition, null=True, blank=True, on_delete=models.PROTECT, related_name="interactions"
+    )
+    callback_at = models.DateTimeField(null=True, blank=True)
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    offered_at = models.DateTimeField(null=True, blank=True)
+    offer_expires_at = models.DateTimeField(null=True, blank=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    wrap_up_at = models.DateTimeField(null=True, blank=True)
+    wrap_up_expires_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    abandoned_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The waiting line: routing's "best waiting interaction" reads it in this order.
+            models.Index(
+                fields=["queue", "-priority", "queued_at", "id"],
+                name="interaction_waiting_idx",
+                condition=Q(status="queued"),
+            ),
+            models.Index(fields=["agent", "status"], name="interaction_agent_idx"),
+            models.Index(fields=["customer", "-created_at"], name="interaction_customer_idx"),
+            models.Index(
+                fields=["offer_expires_at"], name="interaction_offer_idx", condition=Q(status="offered")
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} #{self.pk}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+
+class InteractionEvent(models.Model):
+    """Every state change of an interaction, in order: reports and audits replay these."""
+
+    interaction = models.ForeignKey(Interaction, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=32)
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16, blank=True)
+    agent = models.ForeignKey(
+        AgentProfile, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField()
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["interaction", "at"], name="interaction_event_idx")]
+
+    def __str__(self) -> str:
+        return f"#{self.interaction_id} {self.kind} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class Message(models.Model):
+    """One message of a text interaction. (provider, provider_id) is unique, so a webhook that
+    delivers the same message twice stores it once."""
+
+    interaction = models.ForeignKey(Interaction, on_delete=models.CASCADE, related_name="messages")
+    direction = models.CharField(max_length=16, choices=Direction.choices)
+    sender = models.CharField(max_length=200, blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    body = models.TextField(blank=True)
+    attachments = models.JSONField(default=list, blank=True)
+    provider = models.CharField(max_length=32, blank=True)
+    provider_id = models.CharField(max_length=200, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "provider_id"], name="message_provider_unique"),
+        ]
+        indexes = [models.Index(fields=["interaction", "created_at"], name="message_interaction_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_direction_display()} message on #{self.interaction_id}"
+
+
+def event_payload(**fields: Any) -> dict[str, Any]:
+    """JSON-safe values for InteractionEvent.data."""
+    return {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in fields.items()}

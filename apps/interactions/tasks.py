@@ -1,0 +1,19 @@
+"""Celery tasks of the contact center: thin wrappers over services, idempotent."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from apps.interactions import services
+
+
+@shared_task(acks_late=True, time_limit=60)
+def offer_expire(interaction_id: int, version: int) -> bool:
+    """One offer's timeout; a no-op when the offer was accepted, rejected or re-offered."""
+    return services.interaction_offer_expire(interaction_id=interaction_id, version=version)
+
+
+@shared_task(acks_late=True, time_limit=60)
+def offers_expire_due() -> int:
+    """Beat's safety net for offer timers a lost task missed."""
+    return services.offers_expire_due()

@@ -1,0 +1,286 @@
+"""Routing in one process: who gets an offer (availability, skills, capacity, strategies), what
+an agent freeing up takes, and how offers end (accept, reject, timeout, abandon, wrap-up).
+transactional_db: routing looks run after commit, as in production."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from apps.customers.models import ContactPoint
+from apps.interactions import services
+from apps.interactions.exceptions import ChannelNotServed, DispositionRequired, InvalidTransition, QueueFull
+from apps.interactions.models import (
+    AgentCapacity,
+    AgentProfile,
+    AgentState,
+    AgentStateChange,
+    Disposition,
+    DispositionCategory,
+    Interaction,
+    InteractionStatus,
+    NotReadyReason,
+    Presence,
+    RoutingStrategy,
+    Skill,
+)
+from tests.customers.factories import CustomerFactory, PhoneFactory
+from tests.interactions.factories import make_agent, make_queue
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _status(interaction: Interaction) -> tuple[str, int | None]:
+    interaction.refresh_from_db()
+    return interaction.status, interaction.agent_id
+
+
+def _events(interaction: Interaction) -> list[tuple[str, str, str]]:
+    return list(interaction.events.order_by("id").values_list("kind", "from_status", "to_status"))
+
+
+def test_enqueue_offers_at_once_to_the_longest_idle_available_agent() -> None:
+    queue = make_queue()
+    first = make_agent(queue)
+    make_agent(queue)
+    make_agent(queue, available=False)
+
+    interaction = services.interaction_enqueue(queue=queue, channel="chat")
+
+    assert _status(interaction) == (InteractionStatus.OFFERED, first.pk)
+    assert _events(interaction) == [("queued", "", "queued"), ("offered", "queued", "offered")]
+    first.refresh_from_db()
+    assert first.state == AgentState.OFFERED
+    assert AgentCapacity.objects.get(agent=first, channel="chat").load == 1
+
+
+def test_nobody_free_leaves_it_queued_and_the_agent_who_frees_up_takes_the_best_waiting() -> None:
+    queue = make_queue()
+    agent = make_agent(queue, available=False)
+    old = services.interaction_enqueue(queue=queue, channel="voice")
+    urgent = services.interaction_enqueue(queue=queue, channel="voice", priority=5)
+    assert _status(old) == (InteractionStatus.QUEUED, None)
+
+    services.agent_set_presence(actor=None, agent_id=agent.pk, presence=Presence.AVAILABLE)
+
+    assert _status(urgent) == (InteractionStatus.OFFERED, agent.pk)
+    assert _status(old) == (InteractionStatus.QUEUED, None)  # one voice slot
+
+
+def test_skills_with_minimum_levels_decide_eligibility() -> None:
+    spanish = Skill.objects.create(name="spanish")
+    queue = make_queue()
+    queue.required_skills.create(skill=spanish, min_level=2)
+    make_agent(queue, skills={spanish: 1})
+    fluent = make_agent(queue, skills={spanish: 3})
+
+    interaction = services.interaction_enqueue(queue=queue, channel="chat")
+
+    assert _status(interaction) == (InteractionStatus.OFFERED, fluent.pk)
+
+
+def test_capacity_per_channel_and_a_call_blocks_new_chats() -> None:
+    queue = make_queue(auto_accept=True)
+    agent = make_agent(queue, capacity={"chat": 2, "voice": 1})
+
+    chats = [services.interaction_enqueue(queue=queue, channel="chat") for _ in range(3)]
+    assert [_status(c)[0] for c in chats] == ["active", "active", "queued"]
+
+    call = services.interaction_enqueue(queue=queue, channel="voice")
+    assert _status(call) == (InteractionStatus.ACTIVE, agent.pk)  # chats do not block a call
+    services.interaction_end(actor=None, interaction_id=chats[0].pk)
+    services.interaction_wrap_up(
+        actor=None,
+        interaction_id=chats[0].pk,
+        disposition=Disposition.objects.create(code="ok", label="OK", category="resolved"),
+    )
+    assert _status(chats[2])[0] == InteractionStatus.QUEUED  # the call blocks new chats
+
+    services.interaction_end(actor=None, interaction_id=call.pk)
+    services.interaction_wrap_up(
+        actor=None, interaction_id=call.pk, disposition=Disposition.objects.get(code="ok")
+    )
+    assert _status(chats[2]) == (InteractionStatus.ACTIVE, agent.pk)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "expected"),
+    [
+        (RoutingStrategy.LONGEST_IDLE, "idle_longest"),
+        (RoutingStrategy.ROUND_ROBIN, "offered_least_recently"),
+        (RoutingStrategy.MOST_SKILLED, "most_skilled"),
+        (RoutingStrategy.LEAST_OCCUPIED, "least_loaded"),
+    ],
+)
+def test_each_strategy_picks_its_agent(strategy: str, expected: str) -> None:
+    skill = Skill.objects.create(name="billing")
+    queue = make_queue(strategy=strategy, auto_accept=True)
+    queue.required_skills.create(skill=skill, min_level=1)
+    now = timezone.now()
+    agents = {
+        "idle_longest": make_agent(queue, skills={skill: 1}, capacity={"chat": 5}),
+        "offered_least_recently": make_agent(queue, skills={skill: 1}, capacity={"chat": 5}),
+        "most_skilled": make_agent(queue, skills={skill: 5}, capacity={"chat": 5}),
+        "least_loaded": make_agent(queue, skills={skill: 1}, capacity={"chat": 5}),
+    }
+    AgentProfile.objects.filter(pk=agents["idle_longest"].pk).update(
+        idle_since=now - dt.timedelta(hours=1), last_offer_at=now, total_load=3
+    )
+    AgentProfile.objects.filter(pk=agents["offered_least_recently"].pk).update(
+        idle_since=now, last_offer_at=now - dt.timedelta(hours=2), total_load=3
+    )
+    AgentProfile.objects.filter(pk=agents["most_skilled"].pk).update(
+        idle_since=now, last_offer_at=now, total_load=3
+    )
+    AgentProfile.objects.filter(pk=agents["least_loaded"].pk).update(
+        idle_since=now, last_offer_at=now - dt.timedelta(hours=1), total_load=0
+    )
+
+    interaction = services.interaction_enqueue(queue=queue, channel="chat")
+
+    assert _status(interaction)[1] == agents[expected].pk
+
+
+def test_reject_offers_to_the_next_agent_and_never_back_to_the_one_who_refused() -> None:
+    queue = make_queue()
+    first = make_agent(queue)
+    second = make_agent(queue)
+    interaction = services.interaction_enqueue(queue=queue, channel="chat")
+    assert _status(interaction)[1] == first.pk
+
+    services.interaction_reject(actor=first.user, interaction_id=interaction.pk)
+    assert _status(interaction) == (InteractionStatus.OFFERED, second.pk)
+
+    services.interaction_reject(actor=second.user, interaction_id=interaction.pk)
+    assert _status(interaction) == (InteractionStatus.QUEUED, None)
+    first.refresh_from_db()
+    assert first.state == AgentState.AVAILABLE
+    assert AgentCapacity.objects.get(agent=first, channel="chat").load == 0
+
+
+def test_an_agent_may_not_answer_another_agents_offer() -> None:
+    queue = make_queue()
+    first = make_agent(queue)
+    other = make_agent(queue, available=False)
+    interaction = services.interaction_enqueue(queue=queue, channel="chat")
+
+    from apps.core.exceptions import NotAllowed
+
+    with pytest.raises(NotAllowed):
+        services.interaction_accept(actor=other.user, interaction_id=interaction.pk)
+    assert _status(interaction) == (InteractionStatus.OFFERED, first.pk)
+
+
+def test_offer_timeout_redirects_and_turns_the_agent_not_ready() -> None:
+    queue = make_queue(offer_timeout_seconds=20)
+    first = make_agent(queue)
+    second = make_agent(queue)
+    interaction = services.interaction_enqueue(queue=queue, channel="voice")
+    version = Interaction.objects.get(pk=interaction.pk).version
+
+    assert not services.interaction_offer_expire(interaction_id=interaction.pk, version=version)  # not due
+    Interaction.objects.filter(pk=interaction.pk).update(
+        offer_expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+    assert services.interaction_offer_expire(interaction_id=interaction.pk, version=version)
+    assert not services.interaction_offer_expire(interaction_id=interaction.pk, version=version)  # idempotent
+
+    assert _status(interaction) == (InteractionStatus.OFFERED, second.pk)
+    first.refresh_from_db()
+    assert (first.presence, first.state, first.not_ready_reason.code) == (  # type: ignore[union-attr]
+        Presence.NOT_READY,
+        AgentState.NOT_READY,
+        "no_answer",
+    )
+    assert [k for k, _, _ in _events(interaction)] == ["queued", "offered", "offer_timeout", "offered"]
+
+
+def test_accept_end_and_wrap_up_with_a_dnc_disposition_marks_the_phone() -> None:
+    customer = CustomerFactory()
+    phone = PhoneFactory(customer=customer, value="+14155550134")
+    other_phone = PhoneFactory(customer=customer, value="+14155550135")
+    dnc = Disposition.objects.create(
+        code="dnc", label="Do not call", category=DispositionCategory.DO_NOT_CALL, marks_dnc=True
+    )
+    queue = make_queue(wrap_up_seconds=30)
+    agent = make_agent(queue)
+    interaction = services.interaction_enqueue(queue=queue, channel="voice", contact="(415) 555-0134")
+    assert interaction.customer == customer
+
+    services.interaction_accept(actor=agent.user, interaction_id=interaction.pk)
+    services.interaction_end(actor=agent.user, interaction_id=interaction.pk)
+    agent.refresh_from_db()
+    assert agent.state == AgentState.WRAP_UP
+    with pytest.raises(DispositionRequired):
+        services.interaction_wrap_up(actor=agent.user, interaction_id=interaction.pk, disposition=None)
+    services.interaction_wrap_up(
+        actor=agent.user, interaction_id=interaction.pk, disposition=dnc, notes="Asked"
+    )
+
+    interaction.refresh_from_db()
+    assert (interaction.status, interaction.disposition, interaction.notes) == ("closed", dnc, "Asked")
+    assert [k for k, _, _ in _events(interaction)] == ["queued", "offered", "accepted", "ended", "closed"]
+    phone.refresh_from_db()
+    other_phone.refresh_from_db()
+    assert phone.do_not_call and not other_phone.do_not_call
+    assert phone.do_not_call_source == f"disposition on interaction #{interaction.pk}"
+    agent.refresh_from_db()
+    assert agent.state == AgentState.AVAILABLE
+    assert list(
+        AgentStateChange.objects.filter(agent=agent).order_by("id").values_list("state", flat=True)
+    ) == [
+        "available",
+        "offered",
+        "busy",
+        "wrap_up",
+        "available",
+    ]
+
+
+def test_abandon_while_offered_frees_the_agent() -> None:
+    queue = make_queue()
+    agent = make_agent(queue)
+    interaction = services.interaction_enqueue(queue=queue, channel="chat")
+
+    services.interaction_abandon(interaction_id=interaction.pk)
+
+    interaction.refresh_from_db()
+    assert interaction.status == InteractionStatus.ABANDONED and interaction.abandoned_at is not None
+    assert AgentCapacity.objects.get(agent=agent, channel="chat").load == 0
+    with pytest.raises(InvalidTransition):
+        services.interaction_accept(actor=agent.user, interaction_id=interaction.pk)
+
+
+def test_queue_limits_and_channels_are_enforced_before_anything_is_written() -> None:
+    queue = make_queue(channels=["chat"], max_size=1)
+    services.interaction_enqueue(queue=queue, channel="chat")
+
+    with pytest.raises(QueueFull):
+        services.interaction_enqueue(queue=queue, channel="chat")
+    with pytest.raises(ChannelNotServed):
+        services.interaction_enqueue(queue=queue, channel="voice")
+    assert Interaction.objects.count() == 1
+
+
+def test_not_ready_needs_a_reason_and_agents_change_only_their_own_state() -> None:
+    queue = make_queue()
+    agent = make_agent(queue)
+    other = make_agent(queue)
+    lunch = NotReadyReason.objects.create(code="lunch", label="Lunch")
+    from apps.core.exceptions import NotAllowed
+
+    with pytest.raises(InvalidTransition):
+        services.agent_set_presence(actor=agent.user, agent_id=agent.pk, presence=Presence.NOT_READY)
+    with pytest.raises(NotAllowed):
+        services.agent_set_presence(actor=agent.user, agent_id=other.pk, presence=Presence.OFFLINE)
+    services.agent_set_presence(
+        actor=agent.user, agent_id=agent.pk, presence=Presence.NOT_READY, reason=lunch
+    )
+
+    agent.refresh_from_db()
+    other.refresh_from_db()
+    assert (agent.state, agent.not_ready_reason) == (AgentState.NOT_READY, lunch)
+    assert other.state == AgentState.AVAILABLE
+    assert ContactPoint.objects.count() == 0
