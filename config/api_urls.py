@@ -8,6 +8,7 @@ from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
 from apps.customers.api import register as register_customers
+from apps.interactions.api import register as register_interactions
 
 app_name = "api"
 
@@ -15,6 +16,7 @@ router = DefaultRouter()
 # JSON only: format-suffixed twins of every route (customers.json) would only double the surface.
 router.include_format_suffixes = False
 register_customers(router)
+register_interactions(router)
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="token"),

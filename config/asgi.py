@@ -1,4 +1,4 @@
-"""ASGI entry point: HTTP through Django, websockets through each app's routing.py."""
+"""ASGI entry point: HTTP through Django, websockets through each app's routing.py (listed here)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from apps.core.routing import websocket_urlpatterns  # noqa: E402
+from apps.interactions.routing import websocket_urlpatterns as interactions_ws  # noqa: E402
+
+websocket_urlpatterns = [*interactions_ws]
 
 application = ProtocolTypeRouter(
     {

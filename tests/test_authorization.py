@@ -188,6 +188,22 @@ EXPECTED: dict[str, Rule] = {
     "api:note-detail": api(EVERYONE, params={"pk": "note"}),
     "api:import-detail": api(IMPORTERS, params={"pk": "import_job"}),
     "api:import-errors": api(IMPORTERS, params={"pk": "import_job"}),
+    # Agents see their own interactions and their queues' (404 for the walk's others).
+    "api:interaction-list": api(AGENT_SIDE),
+    "api:interaction-detail": api(AGENT_SIDE, 200, 404, params={"pk": "interaction"}),
+    "api:interaction-messages": api(AGENT_SIDE, 200, 404, params={"pk": "interaction"}),
+    "api:interaction-accept": api(AGENT_SIDE, 405, params={"pk": "interaction"}),  # POST only
+    "api:interaction-reject": api(AGENT_SIDE, 405, params={"pk": "interaction"}),
+    "api:interaction-end": api(AGENT_SIDE, 405, params={"pk": "interaction"}),
+    "api:interaction-wrap-up": api(AGENT_SIDE, 405, params={"pk": "interaction"}),
+    "api:interaction-abandon": api(SUPERVISION, 405, params={"pk": "interaction"}),
+    "api:queue-list": api(EVERYONE),
+    "api:queue-detail": api(EVERYONE, params={"pk": "queue"}),
+    "api:agent-list": api(AGENT_SIDE),
+    "api:agent-detail": api(AGENT_SIDE, 200, 404, params={"pk": "agent"}),
+    "api:agent-state": api(AGENT_SIDE, 405, params={"pk": "agent"}),
+    "api:disposition-list": api(EVERYONE),
+    "api:disposition-detail": api(EVERYONE, params={"pk": "disposition"}),
     "api-schema": api(ANY_SIGNED_IN),
     "api-docs": page(ANY_SIGNED_IN),
     # Django admin
@@ -313,12 +329,16 @@ def objects(make_user: Callable[..., User]) -> dict[str, Any]:
     PeriodicTask.objects.create(name="tick", task="apps.core.tasks.tick", interval=interval)
     queue = Queue.objects.create(name="Support", channels=["chat"])
     Skill.objects.create(name="billing")
-    agent_profile_for(user=make_user("Agent"))
+    agent = agent_profile_for(user=make_user("Agent"))
     NotReadyReason.objects.create(code="break", label="Break")
     disposition = Disposition.objects.create(code="resolved", label="Resolved", category="resolved")
     DispositionSet.objects.create(name="Support").dispositions.add(disposition)
-    Interaction.objects.create(queue=queue, channel="chat", queued_at=timezone.now())
+    interaction = Interaction.objects.create(queue=queue, channel="chat", queued_at=timezone.now())
     return {
+        "interaction": interaction,
+        "agent": agent,
+        "queue": queue,
+        "disposition": disposition,
         "customer": customer,
         "contact_point": customer.contact_points.get(kind="phone"),
         "note": note,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from functools import wraps
 from typing import Any
 
@@ -48,3 +48,24 @@ AGENT_ROLES = (Role.AGENT, Role.SUPERVISOR, Role.ADMIN)
 """Roles that work with customers one by one (agent desktop, customer pages)."""
 CRM_ROLES = (Role.AGENT, Role.SUPERVISOR, Role.MARKETER, Role.ADMIN)
 """Every role that may read the CRM."""
+
+
+class RolesByActionMixin:
+    """Pick the roles a request needs from the viewset action it maps to.
+
+    A method the route does not serve (GET on a POST-only action, PUT on a detail route) has no
+    action; it then needs the roles of every action the route does serve, so a role that may not
+    use the route at all is told 403 and only a role that may use it learns the method is wrong (405).
+    """
+
+    action_roles: Mapping[str, Iterable[Role]] = {}
+
+    def get_permissions(self) -> list[BasePermission]:
+        current = getattr(self, "action", None)
+        if current is not None:
+            wanted = set(self.action_roles[current])
+        else:
+            served = [set(self.action_roles[name]) for name in getattr(self, "action_map", {}).values()]
+            wanted = set.intersection(*served) if served else set()
+        roles = tuple(role for role in Role if role in wanted)
+        return [HasRole.of(*roles)()]

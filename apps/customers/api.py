@@ -7,7 +7,7 @@ checked per action here and again inside the services that carry their own rule.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -20,14 +20,13 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.filters import OrderingFilter
 from rest_framework.parsers import FormParser, MultiPartParser
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import BaseRouter
 
 from apps.accounts.models import User
 from apps.accounts.roles import Role
-from apps.core.permissions import AGENT_ROLES, CRM_ROLES, HasRole
+from apps.core.permissions import AGENT_ROLES, CRM_ROLES, RolesByActionMixin
 from apps.customers.models import (
     ContactPoint,
     ContactPointKind,
@@ -61,27 +60,6 @@ IMPORT_ROLES = (Role.MARKETER, Role.SUPERVISOR, Role.ADMIN)
 """Roles that may import customer files and follow their jobs."""
 
 CONSENT_FIELDS = ("do_not_call", "email_opt_out", "sms_opt_in")
-
-
-class RolesByActionMixin:
-    """Pick the roles a request needs from the viewset action it maps to.
-
-    A method the route does not serve (GET on a POST-only action, PUT on a detail route) has no
-    action; it then needs the roles of every action the route does serve, so a role that may not
-    use the route at all is told 403 and only a role that may use it learns the method is wrong (405).
-    """
-
-    action_roles: Mapping[str, Iterable[Role]] = {}
-
-    def get_permissions(self) -> list[BasePermission]:
-        current = getattr(self, "action", None)
-        if current is not None:
-            wanted = set(self.action_roles[current])
-        else:
-            served = [set(self.action_roles[name]) for name in getattr(self, "action_map", {}).values()]
-            wanted = set.intersection(*served) if served else set()
-        roles = tuple(role for role in Role if role in wanted)
-        return [HasRole.of(*roles)()]
 
 
 def _actor(request: Request) -> User:

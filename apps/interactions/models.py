@@ -1,6 +1,6 @@
 """The contact center's data: interactions on every channel and their event log, messages,
 queues with their skills and rules, agents with skills, capacity and state history, not-ready
-reasons and the disposition catalog. Routing (apps.interactions.routing) is the only writer of
+reasons and the disposition catalog. Routing (apps.interactions.acd) is the only writer of
 offers and agent loads; see its docstring for the locking."""
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ class Channel(models.TextChoices):
 # A voice or video call takes the agent's full attention: while one is offered or held, no new
 # interaction of any channel is offered (chats and emails in progress stay).
 REAL_TIME_CHANNELS = frozenset({Channel.VOICE.value, Channel.VIDEO.value})
-TEXT_CHANNELS = frozenset({Channel.CHAT, Channel.SMS, Channel.WHATSAPP, Channel.SOCIAL, Channel.EMAIL})
+TEXT_CHANNELS = frozenset(
+    c.value for c in (Channel.CHAT, Channel.SMS, Channel.WHATSAPP, Channel.SOCIAL, Channel.EMAIL)
+)
 
 
 class Direction(models.TextChoices):

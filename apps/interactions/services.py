@@ -1,7 +1,7 @@
 """Every write of the contact center: enqueue, offers, accept/reject, wrap-up, abandon, transfer,
 agent presence. Each runs in one transaction with the rows it changes locked, writes an event
 row per interaction state change, publishes after commit, and then lets routing look for new
-matches (see apps.interactions.routing for why looks run after commit)."""
+matches (see apps.interactions.acd for why looks run after commit)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from apps.customers.exceptions import InvalidContact
 from apps.customers.models import ContactPoint, ContactPointKind, Customer
 from apps.customers.normalize import normalize_phone
 from apps.customers.selectors import find_customer
-from apps.interactions import events, routing
+from apps.interactions import acd, events
 from apps.interactions.exceptions import (
     ChannelNotServed,
     DispositionRequired,
@@ -26,6 +26,7 @@ from apps.interactions.exceptions import (
     QueueFull,
 )
 from apps.interactions.models import (
+    TEXT_CHANNELS,
     AgentCapacity,
     AgentProfile,
     Channel,
@@ -33,11 +34,15 @@ from apps.interactions.models import (
     Disposition,
     Interaction,
     InteractionStatus,
+    Message,
     NotReadyReason,
     Presence,
     Queue,
 )
 
+# An agent's browser sends a heartbeat every 20 s; Chrome may slow a hidden tab's timers to one
+# a minute, so only three silent minutes mean the agent is gone.
+PRESENCE_TIMEOUT = dt.timedelta(minutes=3)
 # Reason code an agent gets when an offer times out on them (redirect on no answer).
 NO_ANSWER_REASON = "no_answer"
 DEFAULT_CAPACITY = {
@@ -89,11 +94,32 @@ def agent_set_presence(
             agent.idle_since = now
         agent.last_seen_at = now
         agent.save(update_fields=["presence", "not_ready_reason", "idle_since", "last_seen_at"])
-        routing.agent_refresh_state(agent, now)
+        acd.agent_refresh_state(agent, now)
         events.agent_changed(agent)
         if presence == Presence.AVAILABLE:
-            routing.after_commit(routing.agent_look, agent.pk)
+            acd.after_commit(acd.agent_look, agent.pk)
     return agent
+
+
+def agent_seen(*, user_id: int, now: dt.datetime | None = None) -> None:
+    """A heartbeat (websocket open or ping, a page load): the agent's browser is still there."""
+    AgentProfile.objects.filter(user_id=user_id).update(last_seen_at=now or timezone.now())
+
+
+def agents_presence_timeout(*, now: dt.datetime | None = None) -> int:
+    """Agents whose browser has not been heard of for PRESENCE_TIMEOUT go offline. Presence
+    lives on the server: a hidden or throttled tab still sends a heartbeat well within the
+    timeout, and closing the websocket alone changes nothing (a reload reconnects). Returns how
+    many agents went offline."""
+    now = now or timezone.now()
+    stale = AgentProfile.objects.exclude(presence=Presence.OFFLINE).filter(
+        last_seen_at__lt=now - PRESENCE_TIMEOUT
+    )
+    count = 0
+    for agent_id in stale.values_list("pk", flat=True):
+        agent_set_presence(actor=None, agent_id=agent_id, presence=Presence.OFFLINE)
+        count += 1
+    return count
 
 
 # -- interactions --------------------------------------------------------------------------------
@@ -139,11 +165,11 @@ def interaction_enqueue(
             queued_at=now,
             version=1,
         )
-        routing.event_add(
+        acd.event_add(
             interaction, kind="queued", from_status="", at=now, actor_id=actor.pk if actor else None
         )
         events.interaction_changed(interaction)
-        routing.after_commit(routing.interaction_look, interaction.pk)
+        acd.after_commit(acd.interaction_look, interaction.pk)
     return interaction
 
 
@@ -151,16 +177,27 @@ def _locked(interaction_id: int) -> Interaction:
     return Interaction.objects.select_for_update().get(pk=interaction_id)
 
 
+class _Reassigned(Exception):
+    """The interaction changed agent between reading its agent and locking it."""
+
+
 def _lock_agent_then_interaction(interaction_id: int) -> tuple[AgentProfile | None, Interaction]:
-    """Lock the interaction's agent before the interaction, the order routing's agent look
-    uses, so the two never wait on each other in opposite orders."""
+    """Lock the interaction's agent before the interaction, the order acd's agent look uses,
+    so the two never wait on each other in opposite orders. When the interaction moved to
+    another agent in between, the attempt's savepoint is rolled back, which releases its row
+    locks, and the order is taken again: never waiting for an agent while holding the
+    interaction."""
     while True:
         agent_id = Interaction.objects.filter(pk=interaction_id).values_list("agent_id", flat=True).get()
-        agent = AgentProfile.objects.select_for_update().get(pk=agent_id) if agent_id else None
-        interaction = _locked(interaction_id)
-        if interaction.agent_id == agent_id:
-            return agent, interaction
-        # Reassigned between the two reads: release nothing (same transaction), try again.
+        try:
+            with transaction.atomic():
+                agent = AgentProfile.objects.select_for_update().get(pk=agent_id) if agent_id else None
+                interaction = _locked(interaction_id)
+                if interaction.agent_id != agent_id:
+                    raise _Reassigned
+                return agent, interaction
+        except _Reassigned:
+            continue
 
 
 def _check_own(actor: User | None, agent: AgentProfile | None) -> None:
@@ -185,7 +222,7 @@ def _transition(
 
 def _release(agent: AgentProfile, interaction: Interaction, now: dt.datetime) -> None:
     """The interaction stops holding a slot of its agent's capacity."""
-    routing.load_change(agent, interaction.channel, -1)
+    acd.load_change(agent, interaction.channel, -1)
     agent.idle_since = now
     agent.save(update_fields=["idle_since"])
 
@@ -201,9 +238,9 @@ def interaction_accept(*, actor: User | None, interaction_id: int) -> Interactio
         interaction.accepted_at = now
         interaction.offer_expires_at = None
         interaction.save(update_fields=["status", "version", "accepted_at", "offer_expires_at"])
-        routing.event_add(interaction, kind="accepted", from_status=before, at=now, actor_id=_id(actor))
+        acd.event_add(interaction, kind="accepted", from_status=before, at=now, actor_id=_id(actor))
         assert agent is not None
-        routing.agent_refresh_state(agent, now)
+        acd.agent_refresh_state(agent, now)
         events.interaction_changed(interaction)
         events.agent_changed(agent)
     return interaction
@@ -221,12 +258,10 @@ def _back_to_queue(
     interaction.offered_at = None
     interaction.offer_expires_at = None
     interaction.save(update_fields=["status", "version", "agent", "offered_at", "offer_expires_at"])
-    routing.event_add(
-        interaction, kind=kind, from_status=before, at=now, agent_id=agent.pk, actor_id=_id(actor)
-    )
+    acd.event_add(interaction, kind=kind, from_status=before, at=now, agent_id=agent.pk, actor_id=_id(actor))
     _release(agent, interaction, now)
     events.interaction_changed(interaction)
-    routing.after_commit(routing.interaction_look, interaction.pk)
+    acd.after_commit(acd.interaction_look, interaction.pk)
 
 
 def interaction_reject(*, actor: User | None, interaction_id: int) -> Interaction:
@@ -239,9 +274,9 @@ def interaction_reject(*, actor: User | None, interaction_id: int) -> Interactio
         if agent is None:
             raise InvalidTransition(f"Interaction #{interaction_id} is not offered to anyone.")
         _back_to_queue(interaction, agent, "rejected", now, actor)
-        routing.agent_refresh_state(agent, now)
+        acd.agent_refresh_state(agent, now)
         events.agent_changed(agent)
-        routing.after_commit(routing.agent_look, agent.pk)
+        acd.after_commit(acd.agent_look, agent.pk)
     return interaction
 
 
@@ -267,7 +302,7 @@ def interaction_offer_expire(*, interaction_id: int, version: int | None = None)
         agent.presence = Presence.NOT_READY
         agent.not_ready_reason = reason
         agent.save(update_fields=["presence", "not_ready_reason"])
-        routing.agent_refresh_state(agent, now)
+        acd.agent_refresh_state(agent, now)
         events.agent_changed(agent)
     return True
 
@@ -298,9 +333,9 @@ def interaction_end(*, actor: User | None, interaction_id: int) -> Interaction:
         seconds = queue.wrap_up_seconds if queue is not None else 0
         interaction.wrap_up_expires_at = now + dt.timedelta(seconds=seconds)
         interaction.save(update_fields=["status", "version", "wrap_up_at", "wrap_up_expires_at"])
-        routing.event_add(interaction, kind="ended", from_status=before, at=now, actor_id=_id(actor))
+        acd.event_add(interaction, kind="ended", from_status=before, at=now, actor_id=_id(actor))
         if agent is not None:
-            routing.agent_refresh_state(agent, now)
+            acd.agent_refresh_state(agent, now)
             events.agent_changed(agent)
         events.interaction_changed(interaction)
     return interaction
@@ -358,7 +393,7 @@ def interaction_wrap_up(
                 "wrap_up_at",
             ]
         )
-        routing.event_add(
+        acd.event_add(
             interaction,
             kind="closed",
             from_status=before,
@@ -370,9 +405,9 @@ def interaction_wrap_up(
             _mark_dnc(interaction, now)
         if agent is not None:
             _release(agent, interaction, now)
-            routing.agent_refresh_state(agent, now)
+            acd.agent_refresh_state(agent, now)
             events.agent_changed(agent)
-            routing.after_commit(routing.agent_look, agent.pk)
+            acd.after_commit(acd.agent_look, agent.pk)
         events.interaction_changed(interaction)
     return interaction
 
@@ -407,11 +442,60 @@ def interaction_abandon(*, interaction_id: int) -> Interaction:
         interaction.abandoned_at = now
         interaction.offer_expires_at = None
         interaction.save(update_fields=["status", "version", "abandoned_at", "offer_expires_at"])
-        routing.event_add(interaction, kind="abandoned", from_status=before, at=now)
+        acd.event_add(interaction, kind="abandoned", from_status=before, at=now)
         if agent is not None:
             _release(agent, interaction, now)
-            routing.agent_refresh_state(agent, now)
+            acd.agent_refresh_state(agent, now)
             events.agent_changed(agent)
-            routing.after_commit(routing.agent_look, agent.pk)
+            acd.after_commit(acd.agent_look, agent.pk)
         events.interaction_changed(interaction)
     return interaction
+
+
+def message_add(
+    *,
+    actor: User | None,
+    interaction_id: int,
+    body: str,
+    direction: str = Direction.OUTBOUND,
+    sender: str = "",
+    attachments: list[dict[str, object]] | None = None,
+    provider: str = "",
+    provider_id: str | None = None,
+) -> Message:
+    """A message on a text interaction. Agents reply on their own active interactions; inbound
+    messages (actor None: a connector) are stored once per (provider, provider_id), so a
+    redelivered webhook returns the message it already stored."""
+    if not body.strip() and not attachments:
+        raise InvalidTransition("A message needs a text or an attachment.")
+    now = timezone.now()
+    with transaction.atomic():
+        if provider_id:
+            existing = Message.objects.filter(provider=provider, provider_id=provider_id).first()
+            if existing is not None:
+                return existing
+        agent, interaction = _lock_agent_then_interaction(interaction_id)
+        if interaction.channel not in TEXT_CHANNELS:
+            raise ChannelNotServed(f"{interaction.get_channel_display()} interactions have no messages.")
+        if actor is not None:
+            _check_own(actor, agent)
+            if interaction.status != InteractionStatus.ACTIVE:
+                raise InvalidTransition(
+                    f"Interaction #{interaction.pk} is {interaction.status}: accept it first."
+                )
+        elif interaction.is_finished:
+            raise InvalidTransition(f"Interaction #{interaction.pk} is {interaction.status}.")
+        message = Message.objects.create(
+            interaction=interaction,
+            direction=direction,
+            sender=sender or (actor.get_full_name() or actor.username if actor is not None else ""),
+            author=actor,
+            body=body,
+            attachments=attachments or [],
+            provider=provider,
+            provider_id=provider_id or None,
+        )
+        interaction.version += 1
+        interaction.save(update_fields=["version"])
+        events.message_added(message, interaction, now)
+    return message

@@ -7,13 +7,19 @@ from celery import shared_task
 from apps.interactions import services
 
 
-@shared_task(acks_late=True, time_limit=60)
+@shared_task(acks_late=True, time_limit=60, soft_time_limit=50)
 def offer_expire(interaction_id: int, version: int) -> bool:
     """One offer's timeout; a no-op when the offer was accepted, rejected or re-offered."""
     return services.interaction_offer_expire(interaction_id=interaction_id, version=version)
 
 
-@shared_task(acks_late=True, time_limit=60)
+@shared_task(acks_late=True, time_limit=60, soft_time_limit=50)
 def offers_expire_due() -> int:
     """Beat's safety net for offer timers a lost task missed."""
     return services.offers_expire_due()
+
+
+@shared_task(acks_late=True, time_limit=60, soft_time_limit=50)
+def agents_presence_timeout() -> int:
+    """Beat: agents whose browser is silent past the timeout go offline."""
+    return services.agents_presence_timeout()

@@ -13,6 +13,7 @@ checked from the event rows:
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import random
 import time
@@ -21,10 +22,11 @@ from typing import Any
 
 import pytest
 from django.db import connections
+from django.db.models import F
 
 from apps.accounts.models import User
 from apps.core.exceptions import DomainError
-from apps.interactions import routing, services
+from apps.interactions import acd, services
 from apps.interactions.models import (
     AgentCapacity,
     AgentProfile,
@@ -97,18 +99,24 @@ def _setup() -> None:
         services.agent_set_presence(actor=None, agent_id=agent.pk, presence=Presence.AVAILABLE)
 
 
-def _some(status: str, rnd: random.Random, limit: int = 20) -> list[int]:
-    ids = list(Interaction.objects.filter(status=status).values_list("pk", flat=True)[:limit])
+def _some(status: str, rnd: random.Random, limit: int = 20, share: int | None = None) -> list[int]:
+    """Up to `limit` interactions in `status`: mostly from this process's share (pk modulo the
+    process count), so the processes act like different agents, and sometimes from anyone's,
+    so two processes also race for the same interaction (a stale second click)."""
+    query = Interaction.objects.filter(status=status)
+    if share is not None and rnd.random() < 0.8:
+        query = query.annotate(slot=F("pk") % PROCESSES).filter(slot=share)
+    ids = list(query.values_list("pk", flat=True)[:limit])
     rnd.shuffle(ids)
     return ids
 
 
-def _act(rnd: random.Random, resolved: Disposition) -> None:
+def _act(rnd: random.Random, resolved: Disposition, share: int) -> None:
     """One random move of the agents and customers."""
     roll = rnd.random()
     try:
         if roll < 0.30:
-            for pk in _some(InteractionStatus.OFFERED, rnd, 5):
+            for pk in _some(InteractionStatus.OFFERED, rnd, 5, share):
                 move = rnd.random()
                 if move < 0.75:
                     services.interaction_accept(actor=None, interaction_id=pk)
@@ -116,10 +124,10 @@ def _act(rnd: random.Random, resolved: Disposition) -> None:
                     services.interaction_reject(actor=None, interaction_id=pk)
                 # else: left to time out
         elif roll < 0.50:
-            for pk in _some(InteractionStatus.ACTIVE, rnd, 5):
+            for pk in _some(InteractionStatus.ACTIVE, rnd, 5, share):
                 services.interaction_end(actor=None, interaction_id=pk)
         elif roll < 0.72:
-            for pk in _some(InteractionStatus.WRAP_UP, rnd, 5):
+            for pk in _some(InteractionStatus.WRAP_UP, rnd, 5, share):
                 services.interaction_wrap_up(actor=None, interaction_id=pk, disposition=resolved)
         elif roll < 0.80:
             services.offers_expire_due()
@@ -135,7 +143,18 @@ def _act(rnd: random.Random, resolved: Disposition) -> None:
         pass  # another process acted on the same interaction first: a stale click
 
 
+class _Count(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
 def _worker(index: int, barrier: Any, results: Any) -> None:
+    give_ups = _Count()
+    logging.getLogger("apps.interactions.acd").addHandler(give_ups)
     try:
         rnd = random.Random(index)
         queues = list(Queue.objects.all())
@@ -151,7 +170,7 @@ def _worker(index: int, barrier: Any, results: Any) -> None:
                 )
                 created += 1
                 continue
-            _act(rnd, resolved)
+            _act(rnd, resolved, index)
             if (
                 created >= PER_PROCESS
                 and not Interaction.objects.exclude(
@@ -159,7 +178,8 @@ def _worker(index: int, barrier: Any, results: Any) -> None:
                 ).exists()
             ):
                 break
-        results.put((index, created, None))
+        # A look that gave up on contention would be a routing bug: report it as one.
+        results.put((index, created, f"{give_ups.count} looks gave up" if give_ups.count else None))
     except BaseException as exc:
         results.put((index, -1, repr(exc)))
     finally:
@@ -205,10 +225,10 @@ def _check_capacity() -> None:
 def _check_nobody_waits_beside_a_free_agent() -> None:
     for interaction in Interaction.objects.filter(status=InteractionStatus.QUEUED).select_related("queue"):
         assert interaction.queue is not None
-        free = list(routing.eligible_agents(interaction, interaction.queue).values_list("pk", flat=True))
+        free = list(acd.eligible_agents(interaction, interaction.queue).values_list("pk", flat=True))
         assert not free, f"interaction {interaction.pk} waits beside eligible agents {free}"
     for agent in AgentProfile.objects.filter(presence=Presence.AVAILABLE):
-        assert not routing.waiting_for(agent).exists(), f"agent {agent.pk} is free beside waiting work"
+        assert not acd.waiting_for(agent).exists(), f"agent {agent.pk} is free beside waiting work"
 
 
 def _run(target: Any, count: int) -> list[tuple[int, int, str | None]]:
@@ -229,6 +249,8 @@ def _run(target: Any, count: int) -> list[tuple[int, int, str | None]]:
 def _burst_worker(index: int, barrier: Any, results: Any) -> None:
     """Only moves that create matches, as fast as possible: enqueue, come back available,
     reject. Afterwards nothing may wait beside a free agent."""
+    give_ups = _Count()
+    logging.getLogger("apps.interactions.acd").addHandler(give_ups)
     try:
         rnd = random.Random(100 + index)
         queues = list(Queue.objects.all())
@@ -262,7 +284,7 @@ def _burst_worker(index: int, barrier: Any, results: Any) -> None:
                         )
             except DomainError:
                 pass
-        results.put((index, 60, None))
+        results.put((index, 60, f"{give_ups.count} looks gave up" if give_ups.count else None))
     except BaseException as exc:
         results.put((index, -1, repr(exc)))
     finally:

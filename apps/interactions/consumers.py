@@ -1,0 +1,83 @@
+"""Websockets of the contact center. Consumers only authenticate (session, Origin checked by
+config.asgi), check the role, join their groups and forward events; state comes from the
+server's pages and API, which a client reloads on every (re)connect before applying events
+newer than what it holds.
+
+/ws/agent/      the signed-in agent: offers, interaction and state changes (group agent.<id>);
+                the client's heartbeats keep the agent's presence fresh.
+/ws/wallboard/  supervisors and admins: every queue and agent change (group wallboard).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from apps.accounts.roles import Role, has_role
+from apps.interactions import events
+
+# Close codes in the private range: the client tells "sign in again" from "not for you".
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+
+
+class _EventConsumer(AsyncJsonWebsocketConsumer):
+    roles: tuple[Role, ...] = ()
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        if not await database_sync_to_async(has_role)(user, *self.roles):
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.joined = self.groups_for(user)
+        for group in self.joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+        await self.on_open(user)
+
+    def groups_for(self, user: Any) -> list[str]:
+        raise NotImplementedError
+
+    async def on_open(self, user: Any) -> None:
+        """Hook run once the socket is accepted."""
+
+    async def disconnect(self, code: int) -> None:
+        for group in getattr(self, "joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def event(self, message: dict[str, Any]) -> None:
+        """A published fact (apps.interactions.events.send): forwarded as is."""
+        await self.send_json(message["payload"])
+
+
+class AgentConsumer(_EventConsumer):
+    roles = (Role.AGENT, Role.SUPERVISOR, Role.ADMIN)
+
+    def groups_for(self, user: Any) -> list[str]:
+        return [events.agent_group(user.pk)]
+
+    async def on_open(self, user: Any) -> None:
+        await database_sync_to_async(_seen)(user.pk)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if isinstance(content, dict) and content.get("type") == "heartbeat":
+            await database_sync_to_async(_seen)(self.scope["user"].pk)
+            await self.send_json({"kind": "heartbeat"})
+
+
+class WallboardConsumer(_EventConsumer):
+    roles = (Role.SUPERVISOR, Role.ADMIN)
+
+    def groups_for(self, user: Any) -> list[str]:
+        return [events.WALLBOARD_GROUP]
+
+
+def _seen(user_id: int) -> None:
+    from apps.interactions.services import agent_seen
+
+    agent_seen(user_id=user_id)

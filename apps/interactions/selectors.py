@@ -1,0 +1,178 @@
+"""Reads the desktop, the wallboard, the API and the customer-facing side share."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Count, F, Min, Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from apps.interactions.models import (
+    AgentProfile,
+    AgentState,
+    Interaction,
+    InteractionStatus,
+    Presence,
+    Queue,
+)
+
+# Without history yet, a wait estimate assumes this handle time.
+DEFAULT_HANDLE_SECONDS = 180
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    queue_id: int
+    name: str
+    waiting: int
+    longest_wait_seconds: int
+    offered_today: int
+    answered_today: int
+    abandoned_today: int
+    service_level_percent: float | None
+    service_level_target: int
+    service_level_seconds: int
+    agents_available: int
+    agents_busy: int
+
+
+def _start_of_day(queue: Queue, now: dt.datetime) -> dt.datetime:
+    try:
+        zone = zoneinfo.ZoneInfo(queue.time_zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        zone = zoneinfo.ZoneInfo("UTC")
+    local = now.astimezone(zone)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def queue_stats(*, now: dt.datetime | None = None, queues: QuerySet[Queue] | None = None) -> list[QueueStats]:
+    """Per active queue: waiting now, longest wait, today's answered/abandoned and service
+    level, agents available and busy. Service level = answered within the queue's threshold /
+    (answered + abandoned after the threshold): a customer who hangs up within the threshold
+    counts for nobody. A fixed number of queries whatever the number of queues."""
+    now = now or timezone.now()
+    chosen = list((queues if queues is not None else Queue.objects.filter(is_active=True)).order_by("name"))
+    if not chosen:
+        return []
+    ids = [q.pk for q in chosen]
+    waiting: dict[int, dict[str, Any]] = {
+        row["queue_id"]: dict(row)
+        for row in Interaction.objects.filter(queue_id__in=ids, status=InteractionStatus.QUEUED)
+        .values("queue_id")
+        .annotate(count=Count("pk"), oldest=Min("queued_at"))
+        .order_by()
+    }
+    # Each queue's day starts at midnight in its own time zone, and its service level uses its
+    # own threshold: one grouped query whose conditions name each queue.
+    in_day = Q()
+    in_sl = Q()
+    late = Q()
+    for queue in chosen:
+        threshold = dt.timedelta(seconds=queue.service_level_seconds)
+        in_day |= Q(queue_id=queue.pk, queued_at__gte=_start_of_day(queue, now))
+        in_sl |= Q(queue_id=queue.pk, accepted_at__lte=F("queued_at") + threshold)
+        late |= Q(queue_id=queue.pk, abandoned_at__gt=F("queued_at") + threshold)
+    counts: dict[int, dict[str, Any]] = {
+        row["queue_id"]: dict(row)
+        for row in Interaction.objects.filter(in_day)
+        .values("queue_id")
+        .annotate(
+            offered=Count("pk"),
+            answered=Count("pk", filter=Q(accepted_at__isnull=False)),
+            in_sl=Count("pk", filter=in_sl),
+            abandoned=Count("pk", filter=Q(accepted_at__isnull=True, abandoned_at__isnull=False)),
+            late=Count("pk", filter=Q(accepted_at__isnull=True) & late),
+        )
+        .order_by()
+    }
+    agents: dict[int, dict[str, Any]] = {
+        row["queues"]: dict(row)
+        for row in AgentProfile.objects.filter(queues__in=ids)
+        .values("queues")
+        .annotate(
+            available=Count("pk", filter=Q(state=AgentState.AVAILABLE)),
+            busy=Count("pk", filter=Q(state__in=(AgentState.BUSY, AgentState.OFFERED, AgentState.WRAP_UP))),
+        )
+        .order_by()
+    }
+    stats = []
+    for queue in chosen:
+        line = waiting.get(queue.pk, {})
+        oldest = line.get("oldest")
+        row = counts.get(queue.pk, {"offered": 0, "answered": 0, "in_sl": 0, "abandoned": 0, "late": 0})
+        denominator = row["answered"] + row["late"]
+        stats.append(
+            QueueStats(
+                queue_id=queue.pk,
+                name=queue.name,
+                waiting=line.get("count", 0),
+                longest_wait_seconds=int((now - oldest).total_seconds()) if oldest else 0,
+                offered_today=row["offered"],
+                answered_today=row["answered"],
+                abandoned_today=row["abandoned"],
+                service_level_percent=round(100 * row["in_sl"] / denominator, 1) if denominator else None,
+                service_level_target=queue.service_level_percent,
+                service_level_seconds=queue.service_level_seconds,
+                agents_available=agents.get(queue.pk, {}).get("available", 0),
+                agents_busy=agents.get(queue.pk, {}).get("busy", 0),
+            )
+        )
+    return stats
+
+
+def agent_board() -> QuerySet[AgentProfile]:
+    """Agents for the wallboard's grid: everyone not offline, with user and reason, in two
+    queries plus one for their current interactions (prefetched)."""
+    held = Interaction.objects.filter(
+        status__in=(InteractionStatus.OFFERED, InteractionStatus.ACTIVE, InteractionStatus.WRAP_UP)
+    ).select_related("queue", "customer")
+    return (
+        AgentProfile.objects.exclude(presence=Presence.OFFLINE, total_load=0)
+        .select_related("user", "not_ready_reason")
+        .prefetch_related(Prefetch("interactions", queryset=held, to_attr="held"))
+        .order_by("user__username")
+    )
+
+
+@dataclass(frozen=True)
+class QueuePosition:
+    position: int
+    estimated_wait_seconds: int
+
+
+def interaction_queue_position(*, interaction: Interaction) -> QueuePosition | None:
+    """Place in line (1 = next) and an estimated wait, for the customer-facing side; None
+    once the interaction is no longer waiting. The estimate is position x average handle
+    time of the queue's last 50 closed interactions / agents serving the queue now."""
+    if interaction.status != InteractionStatus.QUEUED or interaction.queue_id is None:
+        return None
+    queue_priority = (
+        Queue.objects.filter(pk=interaction.queue_id).values_list("priority", flat=True).first() or 0
+    )
+    rank = interaction.priority + queue_priority
+    ahead = (
+        Interaction.objects.filter(queue_id=interaction.queue_id, status=InteractionStatus.QUEUED)
+        .annotate(rank=F("priority") + F("queue__priority"))
+        .filter(
+            Q(rank__gt=rank)
+            | Q(rank=rank, queued_at__lt=interaction.queued_at)
+            | Q(rank=rank, queued_at=interaction.queued_at, pk__lt=interaction.pk)
+        )
+        .count()
+    )
+    handled = (
+        Interaction.objects.filter(queue_id=interaction.queue_id, status=InteractionStatus.CLOSED)
+        .exclude(accepted_at=None)
+        .order_by("-closed_at")[:50]
+        .values_list("accepted_at", "closed_at")
+    )
+    durations = [(closed - accepted).total_seconds() for accepted, closed in handled if closed and accepted]
+    handle = sum(durations) / len(durations) if durations else DEFAULT_HANDLE_SECONDS
+    serving = max(
+        1,
+        AgentProfile.objects.filter(queues=interaction.queue_id).exclude(presence=Presence.OFFLINE).count(),
+    )
+    return QueuePosition(position=ahead + 1, estimated_wait_seconds=int((ahead + 1) * handle / serving))

@@ -1,0 +1,153 @@
+"""Websockets: session authentication, Origin check, roles per endpoint, and events published
+after commit reaching the agent's and the wallboard's sockets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from apps.accounts.models import User
+from apps.interactions import services
+from apps.interactions.consumers import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
+from apps.interactions.models import AgentProfile, Presence
+from tests.interactions.factories import make_queue
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _headers(user: User | None, origin: str = "http://testserver") -> list[tuple[bytes, bytes]]:
+    headers = [(b"origin", origin.encode()), (b"host", b"testserver")]
+    if user is not None:
+        client = Client()
+        client.force_login(user)
+        headers.append((b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()))
+    return headers
+
+
+def _application() -> Any:
+    from config.asgi import application
+
+    return application
+
+
+async def _connect(path: str, headers: list[tuple[bytes, bytes]]) -> tuple[Any, bool, Any]:
+    communicator = WebsocketCommunicator(_application(), path, headers=headers)
+    connected, code = await communicator.connect(timeout=5)
+    return communicator, connected, code
+
+
+@pytest.mark.parametrize(
+    ("path", "role", "expected"),
+    [
+        ("/ws/agent/", None, CLOSE_UNAUTHENTICATED),
+        ("/ws/agent/", "Agent", True),
+        ("/ws/agent/", "Supervisor", True),
+        ("/ws/agent/", "Admin", True),
+        ("/ws/agent/", "Marketer", CLOSE_FORBIDDEN),
+        ("/ws/wallboard/", None, CLOSE_UNAUTHENTICATED),
+        ("/ws/wallboard/", "Agent", CLOSE_FORBIDDEN),
+        ("/ws/wallboard/", "Marketer", CLOSE_FORBIDDEN),
+        ("/ws/wallboard/", "Supervisor", True),
+        ("/ws/wallboard/", "Admin", True),
+    ],
+)
+def test_each_websocket_admits_only_its_roles(
+    make_user: Callable[..., User], path: str, role: str | None, expected: Any
+) -> None:
+    headers = _headers(make_user(role) if role else None)
+
+    async def run() -> tuple[bool, Any]:
+        communicator, connected, code = await _connect(path, headers)
+        await communicator.disconnect()
+        return connected, code
+
+    connected, code = async_to_sync(run)()
+    if expected is True:
+        assert connected
+    else:
+        assert (connected, code) == (False, expected)
+
+
+def test_a_foreign_origin_is_refused(make_user: Callable[..., User]) -> None:
+    headers = _headers(make_user("Supervisor"), origin="https://evil.example")
+
+    async def run() -> bool:
+        communicator, connected, _ = await _connect("/ws/wallboard/", headers)
+        await communicator.disconnect()
+        return connected
+
+    assert async_to_sync(run)() is False
+
+
+def test_an_offer_reaches_its_agent_and_the_wallboard_and_nobody_else(make_user: Callable[..., User]) -> None:
+    from tests.interactions.factories import make_agent
+
+    queue = make_queue()
+    agent = make_agent(queue)
+    other = make_agent(queue, available=False)
+    supervisor = make_user("Supervisor")
+    mine_headers, theirs_headers, board_headers = (_headers(u) for u in (agent.user, other.user, supervisor))
+
+    async def run() -> tuple[list[dict[str, Any]], list[dict[str, Any]], bool]:
+        mine, ok1, _ = await _connect("/ws/agent/", mine_headers)
+        theirs, ok2, _ = await _connect("/ws/agent/", theirs_headers)
+        board, ok3, _ = await _connect("/ws/wallboard/", board_headers)
+        assert ok1 and ok2 and ok3
+        from channels.db import database_sync_to_async
+
+        interaction = await database_sync_to_async(services.interaction_enqueue)(queue=queue, channel="chat")
+        received = [await mine.receive_json_from(timeout=5) for _ in range(2)]
+        on_board = [await board.receive_json_from(timeout=5) for _ in range(3)]
+        nothing_for_other = await theirs.receive_nothing(timeout=0.3)
+        for communicator in (mine, theirs, board):
+            await communicator.disconnect()
+        assert interaction.pk
+        return received, on_board, nothing_for_other
+
+    received, on_board, nothing_for_other = async_to_sync(run)()
+
+    assert [(e["kind"], e.get("status") or e.get("state")) for e in received] == [
+        ("interaction", "offered"),
+        ("agent", "offered"),
+    ]
+    assert [(e["kind"], e.get("status") or e.get("state")) for e in on_board] == [
+        ("interaction", "queued"),
+        ("interaction", "offered"),
+        ("agent", "offered"),
+    ]
+    assert nothing_for_other
+
+
+def test_heartbeats_keep_presence_and_silence_times_out(make_user: Callable[..., User]) -> None:
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from tests.interactions.factories import make_agent
+
+    agent = make_agent(make_queue())
+    AgentProfile.objects.filter(pk=agent.pk).update(last_seen_at=timezone.now() - dt.timedelta(minutes=10))
+    headers = _headers(agent.user)
+
+    async def run() -> dict[str, Any]:
+        communicator, connected, _ = await _connect("/ws/agent/", headers)
+        assert connected
+        await communicator.send_json_to({"type": "heartbeat"})
+        reply = await communicator.receive_json_from(timeout=5)
+        await communicator.disconnect()
+        return reply
+
+    assert async_to_sync(run)() == {"kind": "heartbeat"}
+    assert services.agents_presence_timeout() == 0
+    agent.refresh_from_db()
+    assert agent.presence == Presence.AVAILABLE  # a closed socket alone changes nothing
+
+    later = timezone.now() + services.PRESENCE_TIMEOUT + dt.timedelta(seconds=1)
+    assert services.agents_presence_timeout(now=later) == 1
+    agent.refresh_from_db()
+    assert (agent.presence, agent.state) == (Presence.OFFLINE, "offline")
