@@ -10,6 +10,7 @@ newer than what it holds.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -23,7 +24,7 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 
 
-class _EventConsumer(AsyncJsonWebsocketConsumer):
+class _EventConsumer(AsyncJsonWebsocketConsumer, ABC):
     roles: tuple[Role, ...] = ()
 
     async def connect(self) -> None:
@@ -40,8 +41,9 @@ class _EventConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
         await self.on_open(user)
 
+    @abstractmethod
     def groups_for(self, user: Any) -> list[str]:
-        raise NotImplementedError
+        """The channel-layer groups this user's socket joins."""
 
     async def on_open(self, user: Any) -> None:
         """Hook run once the socket is accepted."""

@@ -207,9 +207,9 @@ def _check_own(actor: User | None, agent: AgentProfile | None) -> None:
         raise NotAllowed("This interaction is not yours.")
 
 
-def _transition(
-    interaction: Interaction, expected: tuple[str, ...], to: str, kind: str, now: dt.datetime, **data: object
-) -> str:
+def _transition(interaction: Interaction, expected: tuple[str, ...], to: str) -> str:
+    """Move the (locked) interaction to `to` if it is in one of `expected`; returns the status
+    it left. The caller saves it and writes the event row."""
     if interaction.status not in expected:
         raise InvalidTransition(
             f"Interaction #{interaction.pk} is {interaction.status}, not {' or '.join(expected)}."
@@ -232,9 +232,7 @@ def interaction_accept(*, actor: User | None, interaction_id: int) -> Interactio
     with transaction.atomic():
         agent, interaction = _lock_agent_then_interaction(interaction_id)
         _check_own(actor, agent)
-        before = _transition(
-            interaction, (InteractionStatus.OFFERED,), InteractionStatus.ACTIVE, "accepted", now
-        )
+        before = _transition(interaction, (InteractionStatus.OFFERED,), InteractionStatus.ACTIVE)
         interaction.accepted_at = now
         interaction.offer_expires_at = None
         interaction.save(update_fields=["status", "version", "accepted_at", "offer_expires_at"])
@@ -253,7 +251,7 @@ def _id(user: User | None) -> int | None:
 def _back_to_queue(
     interaction: Interaction, agent: AgentProfile, kind: str, now: dt.datetime, actor: User | None
 ) -> None:
-    before = _transition(interaction, (InteractionStatus.OFFERED,), InteractionStatus.QUEUED, kind, now)
+    before = _transition(interaction, (InteractionStatus.OFFERED,), InteractionStatus.QUEUED)
     interaction.agent = None
     interaction.offered_at = None
     interaction.offer_expires_at = None
@@ -325,9 +323,7 @@ def interaction_end(*, actor: User | None, interaction_id: int) -> Interaction:
     with transaction.atomic():
         agent, interaction = _lock_agent_then_interaction(interaction_id)
         _check_own(actor, agent)
-        before = _transition(
-            interaction, (InteractionStatus.ACTIVE,), InteractionStatus.WRAP_UP, "ended", now
-        )
+        before = _transition(interaction, (InteractionStatus.ACTIVE,), InteractionStatus.WRAP_UP)
         queue = Queue.objects.get(pk=interaction.queue_id) if interaction.queue_id else None
         interaction.wrap_up_at = now
         seconds = queue.wrap_up_seconds if queue is not None else 0
@@ -372,8 +368,6 @@ def interaction_wrap_up(
             interaction,
             (InteractionStatus.ACTIVE, InteractionStatus.WRAP_UP),
             InteractionStatus.CLOSED,
-            "closed",
-            now,
         )
         interaction.disposition = disposition
         interaction.callback_at = callback_at
@@ -412,6 +406,45 @@ def interaction_wrap_up(
     return interaction
 
 
+def interaction_wrap_up_expire(*, interaction_id: int, now: dt.datetime | None = None) -> bool:
+    """Close a wrap-up whose timer ran out, in a queue that does not require a disposition (where
+    one is required, the agent must still choose it: the timer only shows overtime). Idempotent;
+    returns whether it closed the interaction."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        agent, interaction = _lock_agent_then_interaction(interaction_id)
+        queue = Queue.objects.filter(pk=interaction.queue_id).first() if interaction.queue_id else None
+        if (
+            interaction.status != InteractionStatus.WRAP_UP
+            or interaction.wrap_up_expires_at is None
+            or interaction.wrap_up_expires_at > now
+            or (queue is not None and queue.disposition_required)
+        ):
+            return False
+        before = _transition(interaction, (InteractionStatus.WRAP_UP,), InteractionStatus.CLOSED)
+        interaction.closed_at = now
+        interaction.save(update_fields=["status", "version", "closed_at"])
+        acd.event_add(interaction, kind="wrap_up_timeout", from_status=before, at=now)
+        if agent is not None:
+            _release(agent, interaction, now)
+            acd.agent_refresh_state(agent, now)
+            events.agent_changed(agent)
+            acd.after_commit(acd.agent_look, agent.pk)
+        events.interaction_changed(interaction)
+    return True
+
+
+def wrap_ups_expire_due(*, now: dt.datetime | None = None) -> int:
+    """Close every wrap-up past its timer in queues without a required disposition (beat)."""
+    now = now or timezone.now()
+    due = list(
+        Interaction.objects.filter(
+            status=InteractionStatus.WRAP_UP, wrap_up_expires_at__lte=now, queue__disposition_required=False
+        ).values_list("pk", flat=True)[:500]
+    )
+    return sum(interaction_wrap_up_expire(interaction_id=pk, now=now) for pk in due)
+
+
 def _mark_dnc(interaction: Interaction, now: dt.datetime) -> None:
     if interaction.customer_id is None:
         return
@@ -436,8 +469,6 @@ def interaction_abandon(*, interaction_id: int) -> Interaction:
             interaction,
             (InteractionStatus.QUEUED, InteractionStatus.OFFERED),
             InteractionStatus.ABANDONED,
-            "abandoned",
-            now,
         )
         interaction.abandoned_at = now
         interaction.offer_expires_at = None

@@ -23,3 +23,9 @@ def offers_expire_due() -> int:
 def agents_presence_timeout() -> int:
     """Beat: agents whose browser is silent past the timeout go offline."""
     return services.agents_presence_timeout()
+
+
+@shared_task(acks_late=True, time_limit=60, soft_time_limit=50)
+def wrap_ups_expire_due() -> int:
+    """Beat: wrap-ups past their timer close where no disposition is required."""
+    return services.wrap_ups_expire_due()

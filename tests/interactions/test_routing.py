@@ -284,3 +284,24 @@ def test_not_ready_needs_a_reason_and_agents_change_only_their_own_state() -> No
     assert (agent.state, agent.not_ready_reason) == (AgentState.NOT_READY, lunch)
     assert other.state == AgentState.AVAILABLE
     assert ContactPoint.objects.count() == 0
+
+
+def test_an_expired_wrap_up_closes_only_where_no_disposition_is_required() -> None:
+    free = make_queue(name="Free", disposition_required=False, wrap_up_seconds=10, auto_accept=True)
+    strict = make_queue(name="Strict", disposition_required=True, wrap_up_seconds=10, auto_accept=True)
+    agent = make_agent(free, strict, capacity={"chat": 2})
+    loose_chat = services.interaction_enqueue(queue=free, channel="chat")
+    strict_chat = services.interaction_enqueue(queue=strict, channel="chat")
+    for chat in (loose_chat, strict_chat):
+        services.interaction_end(actor=agent.user, interaction_id=chat.pk)
+    waiting = services.interaction_enqueue(queue=free, channel="chat")
+    assert _status(waiting) == (InteractionStatus.QUEUED, None)  # both slots held by wrap-ups
+
+    assert services.wrap_ups_expire_due() == 0  # not yet due
+    later = timezone.now() + dt.timedelta(seconds=11)
+    assert services.wrap_ups_expire_due(now=later) == 1
+
+    assert _status(loose_chat)[0] == InteractionStatus.CLOSED
+    assert [k for k, _, _ in _events(loose_chat)][-1] == "wrap_up_timeout"
+    assert _status(strict_chat)[0] == InteractionStatus.WRAP_UP
+    assert _status(waiting) == (InteractionStatus.ACTIVE, agent.pk)  # the freed slot is taken at once

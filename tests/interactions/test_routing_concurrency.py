@@ -50,7 +50,7 @@ PER_PROCESS = 500
 AGENTS = 50
 DEADLINE_SECONDS = 240
 
-RELEASING = {"rejected", "offer_timeout", "closed"}
+RELEASING = {"rejected", "offer_timeout", "closed", "wrap_up_timeout"}
 
 
 def _setup() -> None:

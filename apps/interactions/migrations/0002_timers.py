@@ -1,11 +1,12 @@
-"""Beat's schedule for the contact center's timers: offer timeouts a lost task missed, and
-agents whose browser went silent. Every 5 seconds; both tasks are idempotent."""
+"""Beat's schedule for the contact center's timers: offer timeouts a lost task missed, agents
+whose browser went silent, and wrap-ups past their timer. Every 5 seconds; both tasks are idempotent."""
 
 from django.db import migrations
 
 TASKS = {
     "contact center: expire due offers": "apps.interactions.tasks.offers_expire_due",
     "contact center: agent presence timeout": "apps.interactions.tasks.agents_presence_timeout",
+    "contact center: close expired wrap-ups": "apps.interactions.tasks.wrap_ups_expire_due",
 }
 
 
