@@ -445,6 +445,53 @@ def wrap_ups_expire_due(*, now: dt.datetime | None = None) -> int:
     return sum(interaction_wrap_up_expire(interaction_id=pk, now=now) for pk in due)
 
 
+def queues_overflow_due(*, now: dt.datetime | None = None) -> int:
+    """Move interactions that waited longer than their queue's max wait to its overflow queue
+    (beat). The wait keeps counting from the first arrival; the interaction then looks for an
+    agent of the new queue at once. Returns how many moved."""
+    now = now or timezone.now()
+    moved = 0
+    for queue in Queue.objects.filter(
+        max_wait_seconds__isnull=False, overflow_queue__isnull=False
+    ).select_related("overflow_queue"):
+        target = queue.overflow_queue
+        assert target is not None and queue.max_wait_seconds is not None
+        limit = now - dt.timedelta(seconds=queue.max_wait_seconds)
+        due = list(
+            Interaction.objects.filter(queue=queue, status=InteractionStatus.QUEUED, queued_at__lte=limit)
+            .order_by("queued_at")
+            .values_list("pk", flat=True)[:500]
+        )
+        for interaction_id in due:
+            moved += _overflow(interaction_id, queue.pk, target, now)
+    return moved
+
+
+def _overflow(interaction_id: int, from_queue_id: int, target: Queue, now: dt.datetime) -> bool:
+    with transaction.atomic():
+        # SKIP LOCKED: an interaction being offered right now is not waiting any more.
+        interaction = (
+            Interaction.objects.select_for_update(skip_locked=True)
+            .filter(pk=interaction_id, status=InteractionStatus.QUEUED, queue_id=from_queue_id)
+            .first()
+        )
+        if interaction is None or not target.is_active or interaction.channel not in (target.channels or []):
+            return False
+        interaction.queue = target
+        interaction.version += 1
+        interaction.save(update_fields=["queue", "version"])
+        acd.event_add(
+            interaction,
+            kind="overflowed",
+            from_status=InteractionStatus.QUEUED,
+            at=now,
+            data={"from_queue": from_queue_id},
+        )
+        events.interaction_changed(interaction)
+        acd.after_commit(acd.interaction_look, interaction.pk)
+    return True
+
+
 def _mark_dnc(interaction: Interaction, now: dt.datetime) -> None:
     if interaction.customer_id is None:
         return

@@ -29,3 +29,9 @@ def agents_presence_timeout() -> int:
 def wrap_ups_expire_due() -> int:
     """Beat: wrap-ups past their timer close where no disposition is required."""
     return services.wrap_ups_expire_due()
+
+
+@shared_task(acks_late=True, time_limit=60, soft_time_limit=50)
+def queues_overflow_due() -> int:
+    """Beat: interactions past their queue's max wait move to its overflow queue."""
+    return services.queues_overflow_due()

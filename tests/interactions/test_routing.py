@@ -305,3 +305,20 @@ def test_an_expired_wrap_up_closes_only_where_no_disposition_is_required() -> No
     assert [k for k, _, _ in _events(loose_chat)][-1] == "wrap_up_timeout"
     assert _status(strict_chat)[0] == InteractionStatus.WRAP_UP
     assert _status(waiting) == (InteractionStatus.ACTIVE, agent.pk)  # the freed slot is taken at once
+
+
+def test_past_max_wait_an_interaction_overflows_and_is_offered_in_the_new_queue() -> None:
+    backup = make_queue(name="Backup", channels=["chat"])
+    main = make_queue(name="Main", channels=["chat"], max_wait_seconds=60, overflow_queue=backup)
+    helper = make_agent(backup)
+    early = services.interaction_enqueue(queue=main, channel="chat")
+    Interaction.objects.filter(pk=early.pk).update(queued_at=timezone.now() - dt.timedelta(seconds=61))
+    fresh = services.interaction_enqueue(queue=main, channel="chat")
+
+    assert services.queues_overflow_due() == 1
+
+    early.refresh_from_db()
+    assert (early.queue_id, early.status, early.agent_id) == (backup.pk, InteractionStatus.OFFERED, helper.pk)
+    assert [k for k, _, _ in _events(early)] == ["queued", "overflowed", "offered"]
+    assert _status(fresh) == (InteractionStatus.QUEUED, None)
+    assert services.queues_overflow_due() == 0

@@ -1,5 +1,5 @@
 """Beat's schedule for the contact center's timers: offer timeouts a lost task missed, agents
-whose browser went silent, and wrap-ups past their timer. Every 5 seconds; both tasks are idempotent."""
+whose browser went silent, wrap-ups past their timer, and overflow after a queue's max wait. Every 5 seconds; both tasks are idempotent."""
 
 from django.db import migrations
 
@@ -7,6 +7,7 @@ TASKS = {
     "contact center: expire due offers": "apps.interactions.tasks.offers_expire_due",
     "contact center: agent presence timeout": "apps.interactions.tasks.agents_presence_timeout",
     "contact center: close expired wrap-ups": "apps.interactions.tasks.wrap_ups_expire_due",
+    "contact center: queue overflow": "apps.interactions.tasks.queues_overflow_due",
 }
 
 
