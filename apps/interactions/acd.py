@@ -8,7 +8,11 @@ Exact under concurrency, with no sweep. The rules, and why they are enough:
    the second lock of either path is taken with SKIP LOCKED, so no path ever waits for a row
    while holding the other kind: no deadlock, and a row somebody else is deciding about is
    skipped instead of offered twice. Loads only change with the agent row locked, and a check
-   constraint (load <= capacity) backs the arithmetic.
+   constraint (load <= capacity) backs the arithmetic. Services acting on an offered or held
+   interaction (accept, reject, end, wrap-up, abandon, timeouts) wait for the agent's lock, then
+   the interaction's; if the interaction moved to another agent in between, the attempt's
+   savepoint is rolled back (releasing its row locks) and the order taken again, so nothing
+   waits for an agent while holding an interaction (the 4-process test found that deadlock).
 2. **Publish, then look.** Everything that can create a match (an interaction becoming queued;
    an agent becoming available or getting a slot back) commits first and then looks for its
    match in a new transaction. For a waiting interaction I and a free agent A, whichever of the
