@@ -192,6 +192,7 @@ EXPECTED: dict[str, Rule] = {
     "api:interaction-list": api(AGENT_SIDE),
     "api:interaction-detail": api(AGENT_SIDE, 200, 404, params={"pk": "interaction"}),
     "api:interaction-messages": api(AGENT_SIDE, 200, 404, params={"pk": "interaction"}),
+    "api:interaction-position": api(AGENT_SIDE, 200, 404, params={"pk": "interaction"}),
     "api:interaction-accept": api(AGENT_SIDE, 405, params={"pk": "interaction"}),  # POST only
     "api:interaction-reject": api(AGENT_SIDE, 405, params={"pk": "interaction"}),
     "api:interaction-end": api(AGENT_SIDE, 405, params={"pk": "interaction"}),

@@ -123,6 +123,11 @@ class WrapUpSerializer(serializers.Serializer):
     callback_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
 
+class QueuePositionSerializer(serializers.Serializer):
+    position = serializers.IntegerField(allow_null=True)
+    estimated_wait_seconds = serializers.IntegerField(allow_null=True)
+
+
 class InteractionViewSet(
     RolesByActionMixin,
     mixins.ListModelMixin,
@@ -144,6 +149,7 @@ class InteractionViewSet(
         "wrap_up": AGENT_ROLES,
         "abandon": SUPERVISION,
         "messages": AGENT_ROLES,
+        "position": AGENT_ROLES,
     }
 
     def get_queryset(self) -> QuerySet[Interaction]:
@@ -214,6 +220,16 @@ class InteractionViewSet(
             request,
             pk,
             lambda *, actor, interaction_id: services.interaction_abandon(interaction_id=interaction_id),
+        )
+
+    @extend_schema(responses=QueuePositionSerializer)
+    @action(detail=True, methods=["get"])
+    def position(self, request: Request, pk: str) -> Response:
+        """Place in line (1 = next) and estimated wait in seconds, for the customer-facing side
+        (chat widget, IVR); both null once the interaction is no longer waiting."""
+        place = selectors.interaction_queue_position(interaction=self.get_object())
+        return Response(
+            QueuePositionSerializer(place or {"position": None, "estimated_wait_seconds": None}).data
         )
 
     @extend_schema(methods=["get"], responses=MessageSerializer(many=True))

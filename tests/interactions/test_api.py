@@ -4,6 +4,7 @@ query counts that do not grow with the rows."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -190,3 +191,24 @@ def test_an_inbound_message_redelivered_is_stored_once(make_user: Any) -> None:
             provider_id="m-1",
         )
     assert Message.objects.count() == 1
+
+
+def test_position_and_estimated_wait_for_the_customer_facing_side(make_user: Any) -> None:
+    queue = make_queue(channels=["email"])
+    make_agent(queue, available=False, username="backoffice")
+    now = timezone.now()
+    first = Interaction.objects.create(queue=queue, channel="email", queued_at=now - dt.timedelta(minutes=2))
+    second = Interaction.objects.create(queue=queue, channel="email", queued_at=now)
+    client = _client(make_user("Supervisor"))
+
+    assert client.get(f"{API}/interactions/{second.pk}/position/").json() == {
+        "position": 2,
+        "estimated_wait_seconds": 360,
+    }
+    Interaction.objects.filter(pk=first.pk).update(status=InteractionStatus.ABANDONED)
+    assert client.get(f"{API}/interactions/{second.pk}/position/").json()["position"] == 1
+    Interaction.objects.filter(pk=second.pk).update(status=InteractionStatus.ABANDONED)
+    assert client.get(f"{API}/interactions/{second.pk}/position/").json() == {
+        "position": None,
+        "estimated_wait_seconds": None,
+    }
