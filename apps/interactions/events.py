@@ -81,6 +81,14 @@ def publish(groups: list[str], payload: dict[str, Any]) -> None:
     transaction.on_commit(deliver)
 
 
+def _agent_groups(interaction: Interaction) -> list[str]:
+    """The group of the agent the interaction is with, if any."""
+    if interaction.agent_id is None:
+        return []
+    user_id = AgentProfile.objects.filter(pk=interaction.agent_id).values_list("user_id", flat=True).first()
+    return [] if user_id is None else [agent_group(user_id)]
+
+
 def interaction_changed(interaction: Interaction) -> None:
     payload = {
         "kind": "interaction",
@@ -91,13 +99,7 @@ def interaction_changed(interaction: Interaction) -> None:
         "channel": interaction.channel,
     }
     groups = [WALLBOARD_GROUP]
-    if interaction.agent_id is not None:
-        user_id = (
-            AgentProfile.objects.filter(pk=interaction.agent_id).values_list("user_id", flat=True).first()
-        )
-        if user_id is not None:
-            groups.append(agent_group(user_id))
-    publish(groups, payload)
+    publish(groups + _agent_groups(interaction), payload)
 
 
 def message_added(message: Message, interaction: Interaction, at: dt.datetime) -> None:
@@ -109,14 +111,7 @@ def message_added(message: Message, interaction: Interaction, at: dt.datetime) -
         "direction": message.direction,
         "at": at.isoformat(),
     }
-    groups = []
-    if interaction.agent_id is not None:
-        user_id = (
-            AgentProfile.objects.filter(pk=interaction.agent_id).values_list("user_id", flat=True).first()
-        )
-        if user_id is not None:
-            groups.append(agent_group(user_id))
-    publish(groups, payload)
+    publish(_agent_groups(interaction), payload)
 
 
 def agent_changed(agent: AgentProfile) -> None:

@@ -227,6 +227,15 @@ def _release(agent: AgentProfile, interaction: Interaction, now: dt.datetime) ->
     agent.save(update_fields=["idle_since"])
 
 
+def _agent_freed(agent: AgentProfile, interaction: Interaction, now: dt.datetime) -> None:
+    """The interaction ended for good: its slot is free, the agent's state follows, and the
+    agent takes the next waiting interaction once this transaction commits."""
+    _release(agent, interaction, now)
+    acd.agent_refresh_state(agent, now)
+    events.agent_changed(agent)
+    acd.after_commit(acd.agent_look, agent.pk)
+
+
 def interaction_accept(*, actor: User | None, interaction_id: int) -> Interaction:
     now = timezone.now()
     with transaction.atomic():
@@ -398,10 +407,7 @@ def interaction_wrap_up(
         if disposition is not None and disposition.marks_dnc:
             _mark_dnc(interaction, now)
         if agent is not None:
-            _release(agent, interaction, now)
-            acd.agent_refresh_state(agent, now)
-            events.agent_changed(agent)
-            acd.after_commit(acd.agent_look, agent.pk)
+            _agent_freed(agent, interaction, now)
         events.interaction_changed(interaction)
     return interaction
 
@@ -426,10 +432,7 @@ def interaction_wrap_up_expire(*, interaction_id: int, now: dt.datetime | None =
         interaction.save(update_fields=["status", "version", "closed_at"])
         acd.event_add(interaction, kind="wrap_up_timeout", from_status=before, at=now)
         if agent is not None:
-            _release(agent, interaction, now)
-            acd.agent_refresh_state(agent, now)
-            events.agent_changed(agent)
-            acd.after_commit(acd.agent_look, agent.pk)
+            _agent_freed(agent, interaction, now)
         events.interaction_changed(interaction)
     return True
 
@@ -522,10 +525,7 @@ def interaction_abandon(*, interaction_id: int) -> Interaction:
         interaction.save(update_fields=["status", "version", "abandoned_at", "offer_expires_at"])
         acd.event_add(interaction, kind="abandoned", from_status=before, at=now)
         if agent is not None:
-            _release(agent, interaction, now)
-            acd.agent_refresh_state(agent, now)
-            events.agent_changed(agent)
-            acd.after_commit(acd.agent_look, agent.pk)
+            _agent_freed(agent, interaction, now)
         events.interaction_changed(interaction)
     return interaction
 
