@@ -55,6 +55,7 @@ from apps.interactions.models import (
     AgentStateChange,
     Interaction,
     InteractionEvent,
+    InteractionParticipant,
     InteractionStatus,
     Presence,
     Queue,
@@ -118,7 +119,11 @@ def agent_refresh_state(agent: AgentProfile, now: dt.datetime) -> bool:
     )
     if InteractionStatus.OFFERED in held:
         state = AgentState.OFFERED
-    elif InteractionStatus.ACTIVE in held:
+    elif InteractionStatus.ACTIVE in held or (
+        # Conferenced into a colleague's call: busy on voice (the call holds a slot of theirs).
+        agent.real_time_load
+        and InteractionParticipant.objects.filter(agent=agent, left_at__isnull=True).exists()
+    ):
         state = AgentState.BUSY
     elif InteractionStatus.WRAP_UP in held:
         state = AgentState.WRAP_UP
@@ -173,7 +178,7 @@ def _offer(interaction: Interaction, agent: AgentProfile, queue: Queue, now: dt.
     events.interaction_changed(interaction)
     if queue.auto_accept:
         interaction.status = InteractionStatus.ACTIVE
-        interaction.accepted_at = now
+        interaction.accepted_at = interaction.accepted_at or now  # the first answer (transfers)
         interaction.offer_expires_at = None
         interaction.version += 1
         interaction.save(update_fields=["status", "accepted_at", "offer_expires_at", "version"])

@@ -16,7 +16,10 @@ class QueueFull(Conflict):
     code = "queue_full"
 
 
-class QueueClosed(DomainError):
+class QueueClosed(Conflict):
+    """The queue is outside its business hours (or switched off) and the action cannot wait
+    for it: a transfer of a call or chat to it. Nothing changed."""
+
     code = "queue_closed"
 
 
@@ -26,3 +29,35 @@ class ChannelNotServed(DomainError):
 
 class DispositionRequired(DomainError):
     code = "disposition_required"
+
+
+class InvalidTarget(DomainError):
+    """A transfer or conference names no target, two targets, or one that does not exist."""
+
+    code = "invalid_target"
+
+
+class AgentUnavailable(Conflict):
+    """The agent chosen for a transfer or conference is not available, has no free slot for the
+    channel, or is on a call. Nothing changed: choose someone else or a queue."""
+
+    code = "agent_unavailable"
+
+
+class NotAVoiceInteraction(DomainError):
+    """Call control (hold, mute, conference, monitoring) on a text interaction."""
+
+    code = "not_voice"
+
+
+class VoiceGatewayError(DomainError):
+    """The telephony provider refused or failed a call-control command; nothing was recorded."""
+
+    code = "voice_gateway_error"
+    http_status = 502
+
+
+class UnknownAction(DomainError):
+    """A call-control action or monitoring mode the contact center does not know."""
+
+    code = "unknown_action"

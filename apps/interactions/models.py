@@ -6,13 +6,18 @@ offers and agent loads; see its docstring for the locking."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import zoneinfo
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
 from apps.customers.models import Customer
+
+logger = logging.getLogger(__name__)
 
 
 class Channel(models.TextChoices):
@@ -120,9 +125,29 @@ class DispositionSet(models.Model):
         return self.name
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# Channels that still queue while their queue is closed: nobody expects an email answered at
+# once, so it waits for the morning instead of being turned away. Calls and chats are missed.
+QUEUED_AFTER_HOURS = frozenset({Channel.EMAIL.value})
+
+
+def _clock(text: str) -> dt.time | None:
+    """ "HH:MM" to a time; "24:00" (end of day) to None."""
+    if text == "24:00":
+        return None
+    return dt.time.fromisoformat(text)
+
+
 class Queue(models.Model):
     """Where interactions wait for an agent. Business hours are {"mon": [["09:00", "17:00"]],
-    ...} in the queue's time zone; holidays are ISO dates; an empty hours map means always open."""
+    ...} in the queue's time zone; holidays are ISO dates; an empty hours map means always open.
+
+    Hours are wall-clock times in the queue's time zone, so they follow daylight saving time
+    (09:00 is 09:00 in summer and winter). A range ends before its end minute ("17:00" is
+    closed at 17:00); "24:00" ends at midnight; a range whose end is not after its start runs
+    past midnight and belongs to the day it starts on (["22:00", "06:00"] on "fri" is open
+    Friday night until Saturday 06:00). A holiday closes its whole local date, including a
+    range that starts on it. A weekday absent from a non-empty map is closed."""
 
     name = models.CharField(max_length=100, unique=True)
     channels = models.JSONField(default=list, help_text='Channels served, e.g. ["chat", "email"]')
@@ -143,6 +168,14 @@ class Queue(models.Model):
     overflow_queue = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="overflow_sources"
     )
+    after_hours_queue = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="after_hours_sources",
+        help_text="Arrivals while this queue is closed go there (else calls and chats are missed)",
+    )
     max_size = models.PositiveIntegerField(null=True, blank=True, help_text="Waiting interactions at most")
     offer_timeout_seconds = models.PositiveIntegerField(default=20)
     auto_accept = models.BooleanField(default=False, help_text="Offers are accepted at once (chat, email)")
@@ -158,6 +191,98 @@ class Queue(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        try:
+            zoneinfo.ZoneInfo(self.time_zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            errors["time_zone"] = f"{self.time_zone!r} is not an IANA time zone (e.g. Europe/Paris)."
+        try:
+            self._ranges()
+        except (TypeError, ValueError, AttributeError):
+            errors["business_hours"] = (
+                'Use {"mon": [["09:00", "17:00"]], ...}: weekdays mon..sun, HH:MM ranges (24:00 allowed).'
+            )
+        try:
+            self._holiday_dates()
+        except (TypeError, ValueError):
+            errors["holidays"] = 'Use a list of ISO dates, e.g. ["2025-12-25"].'
+        if self.after_hours_queue_id is not None and self.after_hours_queue_id == self.pk:
+            errors["after_hours_queue"] = "A queue cannot send its after-hours arrivals to itself."
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        try:
+            return zoneinfo.ZoneInfo(self.time_zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            # clean() refuses a bad zone; a row written around it must not stop the calls.
+            logger.warning("queue %s has an unknown time zone %r: using UTC", self.pk, self.time_zone)
+            return zoneinfo.ZoneInfo("UTC")
+
+    def _ranges(self) -> dict[int, list[tuple[dt.time, dt.time | None]]]:
+        """Weekday number (Monday 0) to its (start, end) wall-clock ranges; end None = midnight."""
+        ranges: dict[int, list[tuple[dt.time, dt.time | None]]] = {}
+        for day, spans in (self.business_hours or {}).items():
+            number = WEEKDAYS.index(str(day).lower()[:3])
+            for start, end in spans:
+                opens = _clock(start)
+                if opens is None:
+                    raise ValueError("a range cannot start at 24:00")
+                ranges.setdefault(number, []).append((opens, _clock(end)))
+        return ranges
+
+    def _holiday_dates(self) -> set[dt.date]:
+        return {dt.date.fromisoformat(str(day)) for day in (self.holidays or [])}
+
+    def is_open(self, at: dt.datetime) -> bool:
+        """Whether the queue takes arrivals at `at` (an aware datetime): its weekly hours in its
+        time zone, minus holidays. An empty hours map is always open (holidays included)."""
+        if at.tzinfo is None:
+            raise ValueError("is_open needs an aware datetime")
+        if not self.business_hours:
+            return True
+        local = at.astimezone(self.zone)
+        now, today = local.time(), local.date()
+        yesterday = today - dt.timedelta(days=1)
+        ranges, holidays = self._ranges(), self._holiday_dates()
+        if today not in holidays:
+            for start, end in ranges.get(today.weekday(), []):
+                if end is None or end <= start:  # to midnight, or past it
+                    if now >= start:
+                        return True
+                elif start <= now < end:
+                    return True
+        if yesterday not in holidays:
+            for start, end in ranges.get(yesterday.weekday(), []):
+                if end is not None and end <= start and now < end:  # the tail of last night's range
+                    return True
+        return False
+
+    def next_open_at(self, at: dt.datetime, *, days: int = 370) -> dt.datetime | None:
+        """When the queue next opens at or after `at` (`at` itself when open now), as an aware
+        datetime in the queue's zone; None when it does not open within `days`. An opening that
+        falls in a daylight-saving gap (02:30 on the spring-forward night) is the first instant
+        after the gap."""
+        if self.is_open(at):
+            return at.astimezone(self.zone)
+        zone = self.zone
+        ranges, holidays = self._ranges(), self._holiday_dates()
+        start_date = at.astimezone(zone).date()
+        for offset in range(days + 1):
+            day = start_date + dt.timedelta(days=offset)
+            if day in holidays:
+                continue
+            for start, _end in sorted(ranges.get(day.weekday(), []), key=lambda r: r[0]):
+                # Through UTC and back: a wall-clock time that does not exist (a DST gap)
+                # lands on the first real instant after it.
+                opening = dt.datetime.combine(day, start, tzinfo=zone)
+                opening = opening.astimezone(dt.UTC).astimezone(zone)
+                if opening >= at:
+                    return opening
+        return None
 
 
 class QueueSkill(models.Model):
@@ -319,6 +444,13 @@ class Interaction(models.Model):
     wrap_up_expires_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     abandoned_at = models.DateTimeField(null=True, blank=True)
+    # Call control (voice and video): what the agent's phone does now, and the hold time so
+    # far (a hold still running is hold_started_at..now on top of hold_seconds).
+    on_hold = models.BooleanField(default=False)
+    muted = models.BooleanField(default=False)
+    hold_started_at = models.DateTimeField(null=True, blank=True)
+    hold_seconds = models.PositiveIntegerField(default=0)
+    hold_count = models.PositiveSmallIntegerField(default=0)
     version = models.PositiveBigIntegerField(default=0)
 
     class Meta:
@@ -368,6 +500,63 @@ class InteractionEvent(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.interaction_id} {self.kind} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class ParticipantRole(models.TextChoices):
+    CONFERENCE = "conference", "Conference"  # an agent or a number added to the call
+    LISTEN = "listen", "Listen"  # a supervisor hears both sides, nobody hears them
+    WHISPER = "whisper", "Whisper"  # a supervisor speaks to the agent only
+    BARGE = "barge", "Barge"  # a supervisor joins the conversation
+
+
+MONITOR_ROLES = (ParticipantRole.LISTEN, ParticipantRole.WHISPER, ParticipantRole.BARGE)
+
+
+class InteractionParticipant(models.Model):
+    """Someone on a call besides its customer and its agent: a colleague or an outside number
+    added to a conference, or a supervisor listening, whispering or barging in. One row per
+    stay; a supervisor switching mode leaves one row and joins another. A conferenced agent
+    holds one unit of their load on the call's channel until they leave."""
+
+    interaction = models.ForeignKey(Interaction, on_delete=models.CASCADE, related_name="participants")
+    agent = models.ForeignKey(
+        AgentProfile, null=True, blank=True, on_delete=models.PROTECT, related_name="participations"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    number = models.CharField(max_length=32, blank=True, help_text="An outside number (E.164)")
+    role = models.CharField(max_length=16, choices=ParticipantRole.choices)
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    joined_at = models.DateTimeField()
+    left_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["joined_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["interaction", "user"],
+                condition=Q(left_at__isnull=True, user__isnull=False),
+                name="participant_user_once",
+            ),
+            models.UniqueConstraint(
+                fields=["interaction", "agent"],
+                condition=Q(left_at__isnull=True, agent__isnull=False),
+                name="participant_agent_once",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["interaction"], name="participant_on_call_idx", condition=Q(left_at__isnull=True)
+            ),
+            models.Index(fields=["agent"], name="participant_agent_idx", condition=Q(left_at__isnull=True)),
+        ]
+
+    def __str__(self) -> str:
+        who = self.number or (str(self.user) if self.user_id else f"agent {self.agent_id}")
+        return f"{who} ({self.role}) on #{self.interaction_id}"
 
 
 class Message(models.Model):

@@ -6,9 +6,12 @@ matches (see apps.interactions.acd for why looks run after commit)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from contextlib import suppress
+from dataclasses import dataclass
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from apps.accounts.models import User
@@ -18,14 +21,21 @@ from apps.customers.exceptions import InvalidContact
 from apps.customers.models import ContactPoint, ContactPointKind, Customer
 from apps.customers.normalize import normalize_phone
 from apps.customers.selectors import find_customer
-from apps.interactions import acd, events
+from apps.interactions import acd, events, voice
 from apps.interactions.exceptions import (
+    AgentUnavailable,
     ChannelNotServed,
     DispositionRequired,
+    InvalidTarget,
     InvalidTransition,
+    NotAVoiceInteraction,
+    QueueClosed,
     QueueFull,
+    UnknownAction,
 )
 from apps.interactions.models import (
+    QUEUED_AFTER_HOURS,
+    REAL_TIME_CHANNELS,
     TEXT_CHANNELS,
     AgentCapacity,
     AgentProfile,
@@ -33,9 +43,11 @@ from apps.interactions.models import (
     Direction,
     Disposition,
     Interaction,
+    InteractionParticipant,
     InteractionStatus,
     Message,
     NotReadyReason,
+    ParticipantRole,
     Presence,
     Queue,
 )
@@ -137,22 +149,35 @@ def interaction_enqueue(
     actor: User | None = None,
 ) -> Interaction:
     """A new interaction waits in the queue and is offered at once (after commit) when an
-    eligible agent is free. The customer is found by contact when not given."""
+    eligible agent is free. The customer is found by contact when not given.
+
+    Business hours: when the queue is closed (Queue.is_open), an email still queues there; a
+    call or chat goes to the queue's after-hours queue when one is set, is active, serves the
+    channel and is open (following that queue's own after-hours queue in turn); otherwise it is
+    created already finished, status "missed", with a "closed_hours" event carrying when the
+    queue opens next, and never queued (queued_at stays empty, so it counts in no wait, offer
+    or service level; reports count status "missed"). The caller reads the returned status.
+    Locks: the queue's row when it has a maximum size (count then insert)."""
     if channel not in Channel.values:
         raise ChannelNotServed(f"{channel!r} is not a channel.")
     if channel not in (queue.channels or []):
         raise ChannelNotServed(f"Queue {queue.name} does not serve {channel}.")
     now = timezone.now()
+    destination = _destination_at(queue, channel, now)
     with transaction.atomic():
-        locked = queue
-        if queue.max_size is not None:
+        if customer is None and contact:
+            customer = find_customer(contact)
+        if destination is None:
+            return _missed_after_hours(
+                queue, channel, customer, contact, direction, priority, subject, now, actor
+            )
+        locked = destination
+        if destination.max_size is not None:
             # Count and insert under the queue's lock so two arrivals cannot both take the last place.
-            locked = Queue.objects.select_for_update().get(pk=queue.pk)
+            locked = Queue.objects.select_for_update().get(pk=destination.pk)
             waiting = Interaction.objects.filter(queue=locked, status=InteractionStatus.QUEUED).count()
             if locked.max_size is not None and waiting >= locked.max_size:
                 raise QueueFull(f"Queue {locked.name} is full ({locked.max_size} waiting).")
-        if customer is None and contact:
-            customer = find_customer(contact)
         interaction = Interaction.objects.create(
             channel=channel,
             direction=direction,
@@ -166,10 +191,69 @@ def interaction_enqueue(
             version=1,
         )
         acd.event_add(
-            interaction, kind="queued", from_status="", at=now, actor_id=actor.pk if actor else None
+            interaction,
+            kind="queued",
+            from_status="",
+            at=now,
+            actor_id=_id(actor),
+            data={"after_hours_of": queue.pk} if locked.pk != queue.pk else None,
         )
         events.interaction_changed(interaction)
         acd.after_commit(acd.interaction_look, interaction.pk)
+    return interaction
+
+
+def _destination_at(queue: Queue, channel: str, now: dt.datetime) -> Queue | None:
+    """Where an arrival on `channel` waits at `now`: the queue when open (or when the channel
+    waits after hours), else the first open queue down its after-hours chain, else None."""
+    if channel in QUEUED_AFTER_HOURS or queue.is_open(now):
+        return queue
+    seen = {queue.pk}
+    next_id = queue.after_hours_queue_id
+    while next_id is not None and next_id not in seen:
+        seen.add(next_id)
+        candidate = Queue.objects.filter(pk=next_id).first()
+        if candidate is None:
+            return None
+        if candidate.is_active and channel in (candidate.channels or []) and candidate.is_open(now):
+            return candidate
+        next_id = candidate.after_hours_queue_id
+    return None
+
+
+def _missed_after_hours(
+    queue: Queue,
+    channel: str,
+    customer: Customer | None,
+    contact: str,
+    direction: str,
+    priority: int,
+    subject: str,
+    now: dt.datetime,
+    actor: User | None,
+) -> Interaction:
+    opens_at = queue.next_open_at(now)
+    interaction = Interaction.objects.create(
+        channel=channel,
+        direction=direction,
+        customer=customer,
+        contact=contact[:254],
+        queue=queue,
+        priority=priority,
+        subject=subject[:200],
+        status=InteractionStatus.MISSED,
+        closed_at=now,
+        version=1,
+    )
+    acd.event_add(
+        interaction,
+        kind="closed_hours",
+        from_status="",
+        at=now,
+        actor_id=_id(actor),
+        data={"opens_at": opens_at.isoformat() if opens_at else None},
+    )
+    events.interaction_changed(interaction)
     return interaction
 
 
@@ -200,6 +284,61 @@ def _lock_agent_then_interaction(interaction_id: int) -> tuple[AgentProfile | No
             continue
 
 
+@dataclass
+class _Held:
+    """What _lock_agents_then_interaction locked: the interaction, its agent, and every agent
+    row it locked (its agent, the agents asked for, the agents conferenced into the call)."""
+
+    interaction: Interaction
+    agent: AgentProfile | None
+    agents: dict[int, AgentProfile]
+
+
+def _conference_agent_ids(interaction_id: int) -> set[int]:
+    return set(
+        InteractionParticipant.objects.filter(
+            interaction_id=interaction_id, left_at__isnull=True, role=ParticipantRole.CONFERENCE
+        )
+        .exclude(agent=None)
+        .values_list("agent_id", flat=True)
+    )
+
+
+def _lock_agents_then_interaction(interaction_id: int, *, also: Iterable[int] = ()) -> _Held:
+    """The lock order of _lock_agent_then_interaction for actions that change more than one
+    agent (a transfer to an agent, a conference, the end of a conferenced call): every agent
+    row first, in primary-key order, then the interaction. Only these actions wait for a second
+    agent while holding one, and all of them take agents in the same order, so they cannot
+    wait on each other in a circle; everything else waits for at most one agent before the
+    interaction, or skips locked rows. For a voice or video call the agents conferenced into it
+    are locked too (their slot is freed when the call ends or moves). When the interaction's
+    agent or its conferenced agents changed between the read and the locks, the savepoint is
+    rolled back (releasing its locks) and the order taken again. Agents named in `also` that
+    do not exist are missing from `agents`."""
+    extra = {pk for pk in also if pk is not None}
+    while True:
+        agent_id, channel = (
+            Interaction.objects.filter(pk=interaction_id).values_list("agent_id", "channel").get()
+        )
+        conferenced = _conference_agent_ids(interaction_id) if channel in REAL_TIME_CHANNELS else set()
+        wanted = extra | conferenced | ({agent_id} if agent_id is not None else set())
+        try:
+            with transaction.atomic():
+                agents: dict[int, AgentProfile] = {}
+                for pk in sorted(wanted):
+                    row = AgentProfile.objects.select_for_update().filter(pk=pk).first()
+                    if row is not None:
+                        agents[pk] = row
+                interaction = _locked(interaction_id)
+                if interaction.agent_id != agent_id:
+                    raise _Reassigned
+                if channel in REAL_TIME_CHANNELS and not _conference_agent_ids(interaction_id) <= set(agents):
+                    raise _Reassigned
+                return _Held(interaction, agents.get(agent_id) if agent_id is not None else None, agents)
+        except _Reassigned:
+            continue
+
+
 def _check_own(actor: User | None, agent: AgentProfile | None) -> None:
     if _is_supervisor(actor):
         return
@@ -207,13 +346,17 @@ def _check_own(actor: User | None, agent: AgentProfile | None) -> None:
         raise NotAllowed("This interaction is not yours.")
 
 
-def _transition(interaction: Interaction, expected: tuple[str, ...], to: str) -> str:
-    """Move the (locked) interaction to `to` if it is in one of `expected`; returns the status
-    it left. The caller saves it and writes the event row."""
+def _expect(interaction: Interaction, expected: tuple[str, ...]) -> None:
     if interaction.status not in expected:
         raise InvalidTransition(
             f"Interaction #{interaction.pk} is {interaction.status}, not {' or '.join(expected)}."
         )
+
+
+def _transition(interaction: Interaction, expected: tuple[str, ...], to: str) -> str:
+    """Move the (locked) interaction to `to` if it is in one of `expected`; returns the status
+    it left. The caller saves it and writes the event row."""
+    _expect(interaction, expected)
     before = interaction.status
     interaction.status = to
     interaction.version += 1
@@ -242,7 +385,9 @@ def interaction_accept(*, actor: User | None, interaction_id: int) -> Interactio
         agent, interaction = _lock_agent_then_interaction(interaction_id)
         _check_own(actor, agent)
         before = _transition(interaction, (InteractionStatus.OFFERED,), InteractionStatus.ACTIVE)
-        interaction.accepted_at = now
+        # The customer's first answer: a transferred interaction keeps it, so speed of answer
+        # and service level count the customer's wait once (the event rows have every answer).
+        interaction.accepted_at = interaction.accepted_at or now
         interaction.offer_expires_at = None
         interaction.save(update_fields=["status", "version", "accepted_at", "offer_expires_at"])
         acd.event_add(interaction, kind="accepted", from_status=before, at=now, actor_id=_id(actor))
@@ -327,17 +472,26 @@ def offers_expire_due(*, now: dt.datetime | None = None) -> int:
 
 def interaction_end(*, actor: User | None, interaction_id: int) -> Interaction:
     """The conversation is over (agent hung up or closed the chat): wrap-up starts, with the
-    queue's timer. The slot stays held until the wrap-up is done."""
+    queue's timer. The slot stays held until the wrap-up is done. A voice or video call is hung
+    up through the voice gateway (a connector reporting the customer's hang-up calls this too:
+    gateways treat a second hang-up as done), its participants leave (conferenced agents get
+    their slot back) and a running hold is closed. Locks: the agents (its own and the
+    conferenced ones), then the interaction."""
     now = timezone.now()
     with transaction.atomic():
-        agent, interaction = _lock_agent_then_interaction(interaction_id)
+        held = _lock_agents_then_interaction(interaction_id)
+        agent, interaction = held.agent, held.interaction
         _check_own(actor, agent)
+        _expect(interaction, (InteractionStatus.ACTIVE,))
+        _call_over(held, now, actor, hang_up=True)
         before = _transition(interaction, (InteractionStatus.ACTIVE,), InteractionStatus.WRAP_UP)
         queue = Queue.objects.get(pk=interaction.queue_id) if interaction.queue_id else None
         interaction.wrap_up_at = now
         seconds = queue.wrap_up_seconds if queue is not None else 0
         interaction.wrap_up_expires_at = now + dt.timedelta(seconds=seconds)
-        interaction.save(update_fields=["status", "version", "wrap_up_at", "wrap_up_expires_at"])
+        interaction.save(
+            update_fields=["status", "version", "wrap_up_at", "wrap_up_expires_at", *CALL_STATE_FIELDS]
+        )
         acd.event_add(interaction, kind="ended", from_status=before, at=now, actor_id=_id(actor))
         if agent is not None:
             acd.agent_refresh_state(agent, now)
@@ -359,7 +513,8 @@ def interaction_wrap_up(
     agent takes the next waiting interaction at once."""
     now = timezone.now()
     with transaction.atomic():
-        agent, interaction = _lock_agent_then_interaction(interaction_id)
+        held = _lock_agents_then_interaction(interaction_id)
+        agent, interaction = held.agent, held.interaction
         _check_own(actor, agent)
         queue = Queue.objects.get(pk=interaction.queue_id) if interaction.queue_id else None
         if disposition is None and queue is not None and queue.disposition_required:
@@ -373,6 +528,9 @@ def interaction_wrap_up(
             and not queue.disposition_set.dispositions.filter(pk=disposition.pk).exists()
         ):
             raise DispositionRequired(f"{disposition.label} is not a disposition of queue {queue.name}.")
+        _expect(interaction, (InteractionStatus.ACTIVE, InteractionStatus.WRAP_UP))
+        if interaction.status == InteractionStatus.ACTIVE:
+            _call_over(held, now, actor, hang_up=True)
         before = _transition(
             interaction,
             (InteractionStatus.ACTIVE, InteractionStatus.WRAP_UP),
@@ -394,6 +552,7 @@ def interaction_wrap_up(
                 "notes",
                 "closed_at",
                 "wrap_up_at",
+                *CALL_STATE_FIELDS,
             ]
         )
         acd.event_add(
@@ -577,3 +736,466 @@ def message_add(
         interaction.save(update_fields=["version"])
         events.message_added(message, interaction, now)
     return message
+
+
+# -- transfers, notes and call control ----------------------------------------------------------
+
+# The fields _call_over may change, for the save of the action that ends or moves a call.
+CALL_STATE_FIELDS = ("on_hold", "muted", "hold_started_at", "hold_seconds")
+VOICE_ACTIONS = ("hold", "resume", "mute", "unmute")
+
+
+def _is_own(actor: User | None, agent: AgentProfile | None) -> bool:
+    return actor is not None and agent is not None and agent.user_id == actor.pk
+
+
+def _hold_close(interaction: Interaction, now: dt.datetime) -> int:
+    """End a running hold, adding its length to hold_seconds; returns its length in seconds."""
+    if not interaction.on_hold or interaction.hold_started_at is None:
+        interaction.on_hold = False
+        return 0
+    seconds = max(0, round((now - interaction.hold_started_at).total_seconds()))
+    interaction.hold_seconds += seconds
+    interaction.on_hold = False
+    interaction.hold_started_at = None
+    return seconds
+
+
+def _participant_event(interaction: Interaction, participant: InteractionParticipant, left: bool) -> None:
+    """Tell the participant's own desktop (a conferenced agent's, a supervisor's) and the wallboard."""
+    groups = [events.WALLBOARD_GROUP]
+    if participant.user_id is not None:
+        groups.append(events.agent_group(participant.user_id))
+    events.publish(
+        groups,
+        {
+            "kind": "participant",
+            "id": participant.pk,
+            "interaction": interaction.pk,
+            "version": interaction.version,
+            "role": participant.role,
+            "left": left,
+        },
+    )
+
+
+def _participant_close(
+    held: _Held,
+    participant: InteractionParticipant,
+    now: dt.datetime,
+    actor: User | None,
+) -> None:
+    """The participant is off the call (the caller told the gateway, or hung the call up). A
+    conferenced agent gets their slot back and takes waiting work after commit."""
+    interaction = held.interaction
+    participant.left_at = now
+    participant.save(update_fields=["left_at"])
+    acd.event_add(
+        interaction,
+        kind="participant_left",
+        from_status=interaction.status,
+        at=now,
+        actor_id=_id(actor),
+        data={"participant": participant.pk, "role": participant.role, "agent": participant.agent_id},
+    )
+    if participant.role == ParticipantRole.CONFERENCE and participant.agent_id is not None:
+        _agent_freed(held.agents[participant.agent_id], interaction, now)
+    _participant_event(interaction, participant, left=True)
+
+
+def _call_over(held: _Held, now: dt.datetime, actor: User | None, *, hang_up: bool) -> None:
+    """A voice or video call ends for its agent (hang-up) or leaves them (transfer): every
+    participant leaves and a running hold is closed. With hang_up the gateway hangs the call up
+    (which drops every leg); without, each participant's leg is dropped one by one. The caller
+    saves CALL_STATE_FIELDS."""
+    interaction = held.interaction
+    if interaction.channel not in REAL_TIME_CHANNELS:
+        return
+    gateway = voice.gateway()
+    participants = list(interaction.participants.filter(left_at__isnull=True).order_by("pk"))
+    if hang_up:
+        gateway.hang_up(interaction)
+    else:
+        for participant in participants:
+            gateway.participant_remove(interaction, participant)
+    for participant in participants:
+        _participant_close(held, participant, now, actor)
+    _hold_close(interaction, now)
+    interaction.muted = False
+
+
+def _check_available(agent: AgentProfile, channel: str) -> None:
+    """The agent (locked) may take one more interaction of `channel` now: available, a free slot
+    for the channel, and not on a call (the rule routing applies, minus queues and skills: a
+    person chose them)."""
+    name = agent.user.get_full_name() or agent.user.username
+    if agent.presence != Presence.AVAILABLE:
+        raise AgentUnavailable(f"{name} is {agent.get_presence_display().lower()}.")
+    if agent.real_time_load:
+        raise AgentUnavailable(f"{name} is on a call.")
+    if not AgentCapacity.objects.filter(agent=agent, channel=channel, load__lt=F("capacity")).exists():
+        raise AgentUnavailable(f"{name} has no free slot for {channel}.")
+
+
+def interaction_transfer(
+    *,
+    actor: User | None,
+    interaction_id: int,
+    to_queue_id: int | None = None,
+    to_agent_id: int | None = None,
+    note: str = "",
+) -> Interaction:
+    """Move an interaction to another queue or agent (exactly one target).
+
+    Who: the interaction's agent while it is active (they transfer their call or chat);
+    supervisors and admins (or the system, actor None) while it is queued, offered or active
+    (a reassign from the wallboard).
+
+    To a queue: it must be active, serve the channel, have room and be open (email queues after
+    hours; a call or chat to a closed queue is refused with QueueClosed). The interaction leaves
+    its agent, whose slot is free at once with no wrap-up (the agent takes waiting work after
+    commit), and waits in the target queue with its first arrival (queued_at) kept, so its age
+    and place in line count the customer's whole wait; it is routed at once after commit.
+
+    To an agent: the agent must be available, off calls and have a free slot for the channel
+    (else AgentUnavailable and nothing changed); queues and skills are not asked, a person
+    chose. It is offered to them directly in its current queue, with that queue's offer timeout
+    and auto-accept; a reject or timeout sends it back to that queue, as any offer.
+
+    A voice or video call is moved through the voice gateway; its participants leave and a
+    running hold ends. `note` is appended to the interaction's notes, for the next agent.
+
+    What reports see: the status is never "transferred" for these internal moves (the row goes
+    on, queued or offered again; the status value is left for a call transferred out of the
+    contact center). Each move is an event "transferred" (from the status it left to queued)
+    whose data holds from/to queue and agent and the note; a transfer to an agent is followed
+    by its "offered" event. queued_at is the first arrival and accepted_at the first answer, so
+    waits, speed of answer and service level count the customer once; the interaction counts
+    in its current queue, the event rows say where it was before.
+
+    Locks: the agents (its own, the target, the conferenced ones) in primary-key order, then the
+    interaction, then the target queue when it has a maximum size."""
+    if (to_queue_id is None) == (to_agent_id is None):
+        raise InvalidTarget("Transfer to a queue or to an agent: give exactly one.")
+    now = timezone.now()
+    with transaction.atomic():
+        held = _lock_agents_then_interaction(interaction_id, also=[to_agent_id] if to_agent_id else [])
+        interaction, agent = held.interaction, held.agent
+        if _is_supervisor(actor):
+            allowed: tuple[str, ...] = (
+                InteractionStatus.QUEUED,
+                InteractionStatus.OFFERED,
+                InteractionStatus.ACTIVE,
+            )
+        else:
+            _check_own(actor, agent)
+            allowed = (InteractionStatus.ACTIVE,)
+        _expect(interaction, allowed)
+        from_queue_id = interaction.queue_id
+        target_agent: AgentProfile | None = None
+        if to_agent_id is not None:
+            target_agent = held.agents.get(to_agent_id)
+            if target_agent is None:
+                raise InvalidTarget(f"Agent #{to_agent_id} does not exist.")
+            if target_agent.pk == interaction.agent_id:
+                raise InvalidTarget(f"Interaction #{interaction.pk} is already with this agent.")
+            _check_available(target_agent, interaction.channel)
+            queue = Queue.objects.filter(pk=interaction.queue_id).first() if interaction.queue_id else None
+            if queue is None:
+                raise InvalidTarget(f"Interaction #{interaction.pk} has no queue to return to.")
+        else:
+            assert to_queue_id is not None
+            queue = _transfer_queue(interaction, to_queue_id, now)
+        if interaction.status == InteractionStatus.ACTIVE and interaction.channel in REAL_TIME_CHANNELS:
+            _call_over(held, now, actor, hang_up=False)
+            voice.gateway().transfer(interaction, to_queue_id=to_queue_id, to_agent_id=to_agent_id)
+        before = _transition(interaction, allowed, InteractionStatus.QUEUED)
+        interaction.queue = queue
+        interaction.agent = None
+        interaction.offered_at = None
+        interaction.offer_expires_at = None
+        if note.strip():
+            interaction.notes = (
+                f"{interaction.notes}\n\n{note.strip()}" if interaction.notes else note.strip()
+            )
+        interaction.save(
+            update_fields=[
+                "status",
+                "version",
+                "queue",
+                "agent",
+                "offered_at",
+                "offer_expires_at",
+                "notes",
+                *CALL_STATE_FIELDS,
+            ]
+        )
+        acd.event_add(
+            interaction,
+            kind="transferred",
+            from_status=before,
+            at=now,
+            agent_id=agent.pk if agent is not None else None,
+            actor_id=_id(actor),
+            data={
+                "from_queue": from_queue_id,
+                "to_queue": queue.pk if to_queue_id is not None else None,
+                "from_agent": agent.pk if agent is not None else None,
+                "to_agent": to_agent_id,
+                "note": note.strip(),
+            },
+        )
+        events.interaction_changed(interaction)
+        if agent is not None:
+            # Its desktop drops the interaction (interaction_changed reaches the new agent only).
+            events.publish(
+                [events.agent_group(agent.user_id)],
+                {"kind": "interaction", "id": interaction.pk, "version": interaction.version},
+            )
+        if target_agent is not None:
+            acd._offer(interaction, target_agent, queue, now)
+        else:
+            # Registered before the freed agent's look: the interaction finds its agent first.
+            acd.after_commit(acd.interaction_look, interaction.pk)
+        if agent is not None:
+            _agent_freed(agent, interaction, now)
+    return interaction
+
+
+def _transfer_queue(interaction: Interaction, queue_id: int, now: dt.datetime) -> Queue:
+    """The target queue of a transfer, checked: exists, active, serves the channel, open (or the
+    channel waits after hours), has room (locked for the count when it has a maximum)."""
+    queue = Queue.objects.filter(pk=queue_id).first()
+    if queue is None:
+        raise InvalidTarget(f"Queue #{queue_id} does not exist.")
+    if not queue.is_active:
+        raise QueueClosed(f"Queue {queue.name} is switched off.")
+    if interaction.channel not in (queue.channels or []):
+        raise ChannelNotServed(f"Queue {queue.name} does not serve {interaction.channel}.")
+    if interaction.status == InteractionStatus.QUEUED and interaction.queue_id == queue.pk:
+        raise InvalidTarget(f"Interaction #{interaction.pk} already waits in {queue.name}.")
+    if interaction.channel not in QUEUED_AFTER_HOURS and not queue.is_open(now):
+        opens = queue.next_open_at(now)
+        when = f" (opens {opens:%a %d %b %H:%M} {queue.time_zone})" if opens else ""
+        raise QueueClosed(f"Queue {queue.name} is closed{when}.")
+    if queue.max_size is not None:
+        queue = Queue.objects.select_for_update().get(pk=queue.pk)
+        waiting = Interaction.objects.filter(queue=queue, status=InteractionStatus.QUEUED).count()
+        if queue.max_size is not None and waiting >= queue.max_size:
+            raise QueueFull(f"Queue {queue.name} is full ({queue.max_size} waiting).")
+    return queue
+
+
+def interaction_note_set(*, actor: User | None, interaction_id: int, notes: str) -> Interaction:
+    """Replace the interaction's notes while it is active or in wrap-up: its agent, or a
+    supervisor or admin. Publishes the change (new version). Locks: its agent, then it."""
+    with transaction.atomic():
+        agent, interaction = _lock_agent_then_interaction(interaction_id)
+        _check_own(actor, agent)
+        _expect(interaction, (InteractionStatus.ACTIVE, InteractionStatus.WRAP_UP))
+        interaction.notes = notes
+        interaction.version += 1
+        interaction.save(update_fields=["notes", "version"])
+        events.interaction_changed(interaction)
+    return interaction
+
+
+def _check_call(interaction: Interaction) -> None:
+    if interaction.channel not in REAL_TIME_CHANNELS:
+        raise NotAVoiceInteraction(
+            f"{interaction.get_channel_display()} interactions have no call to control."
+        )
+    _expect(interaction, (InteractionStatus.ACTIVE,))
+
+
+def interaction_voice_control(*, actor: User | None, interaction_id: int, action: str) -> Interaction:
+    """Hold, resume, mute or unmute the agent's side of an active voice or video call, through
+    the voice gateway. Only the agent on the call (or the system, actor None; supervisors
+    listen, whisper or barge instead). The interaction keeps the state (on_hold, muted) and the
+    hold time (hold_count holds, hold_seconds once each ends). A hold while on hold (a second
+    click) is refused. Locks: its agent, then it."""
+    if action not in VOICE_ACTIONS:
+        raise UnknownAction(f"{action!r} is not a call control ({', '.join(VOICE_ACTIONS)}).")
+    now = timezone.now()
+    with transaction.atomic():
+        agent, interaction = _lock_agent_then_interaction(interaction_id)
+        if actor is not None and not _is_own(actor, agent):
+            raise NotAllowed("Only the agent on the call holds or mutes it.")
+        _check_call(interaction)
+        gateway = voice.gateway()
+        data: dict[str, object] = {}
+        if action == "hold":
+            if interaction.on_hold:
+                raise InvalidTransition("The call is already on hold.")
+            gateway.hold(interaction)
+            interaction.on_hold = True
+            interaction.hold_started_at = now
+            interaction.hold_count += 1
+        elif action == "resume":
+            if not interaction.on_hold:
+                raise InvalidTransition("The call is not on hold.")
+            gateway.resume(interaction)
+            data["held_seconds"] = _hold_close(interaction, now)
+        elif action == "mute":
+            if interaction.muted:
+                raise InvalidTransition("The call is already muted.")
+            gateway.mute(interaction)
+            interaction.muted = True
+        else:
+            if not interaction.muted:
+                raise InvalidTransition("The call is not muted.")
+            gateway.unmute(interaction)
+            interaction.muted = False
+        interaction.version += 1
+        interaction.save(update_fields=["version", "hold_count", *CALL_STATE_FIELDS])
+        acd.event_add(
+            interaction, kind=action, from_status=interaction.status, at=now, actor_id=_id(actor), data=data
+        )
+        events.interaction_changed(interaction)
+    return interaction
+
+
+def interaction_conference_add(
+    *,
+    actor: User | None,
+    interaction_id: int,
+    to_agent_id: int | None = None,
+    to_number: str = "",
+) -> InteractionParticipant:
+    """Add a colleague or an outside number to an active voice or video call (exactly one).
+    The call's agent, a supervisor or an admin may. A colleague must be available, off calls and
+    have a free slot on the call's channel; while conferenced they hold that slot and show busy
+    (routing offers them nothing, as during a call of their own) until they leave or the call
+    ends. The number is normalized to E.164. Locks: the agents (the call's, the colleague) in
+    primary-key order, then the interaction."""
+    number = to_number.strip()
+    if (to_agent_id is None) == (not number):
+        raise InvalidTarget("Add an agent or a number: give exactly one.")
+    if number:
+        try:
+            number = normalize_phone(number)
+        except InvalidContact as exc:
+            raise InvalidTarget(f"{to_number!r} is not a phone number.") from exc
+    now = timezone.now()
+    with transaction.atomic():
+        held = _lock_agents_then_interaction(interaction_id, also=[to_agent_id] if to_agent_id else [])
+        interaction, agent = held.interaction, held.agent
+        _check_own(actor, agent)
+        _check_call(interaction)
+        on_call = interaction.participants.filter(left_at__isnull=True)
+        target: AgentProfile | None = None
+        if to_agent_id is not None:
+            target = held.agents.get(to_agent_id)
+            if target is None:
+                raise InvalidTarget(f"Agent #{to_agent_id} does not exist.")
+            if target.pk == interaction.agent_id or on_call.filter(user_id=target.user_id).exists():
+                raise InvalidTransition(f"{target.user.username} is already on the call.")
+            _check_available(target, interaction.channel)
+        elif on_call.filter(number=number).exists():
+            raise InvalidTransition(f"{number} is already on the call.")
+        participant = InteractionParticipant.objects.create(
+            interaction=interaction,
+            agent=target,
+            user_id=target.user_id if target is not None else None,
+            number=number,
+            role=ParticipantRole.CONFERENCE,
+            added_by=actor,
+            joined_at=now,
+        )
+        voice.gateway().conference_add(interaction, participant)
+        if target is not None:
+            acd.load_change(target, interaction.channel, +1)
+            acd.agent_refresh_state(target, now)
+            events.agent_changed(target)
+        interaction.version += 1
+        interaction.save(update_fields=["version"])
+        acd.event_add(
+            interaction,
+            kind="conference_added",
+            from_status=interaction.status,
+            at=now,
+            actor_id=_id(actor),
+            data={"participant": participant.pk, "agent": to_agent_id, "number": number},
+        )
+        events.interaction_changed(interaction)
+        _participant_event(interaction, participant, left=False)
+    return participant
+
+
+def interaction_monitor(*, actor: User | None, interaction_id: int, mode: str) -> InteractionParticipant:
+    """A supervisor or admin listens to, whispers to the agent of, or barges into an active
+    voice or video call, through the voice gateway. Asking for another mode while on the call
+    switches: the current stay ends and one in the new mode starts (each a participant row).
+    Monitoring takes no slot of anyone's capacity. Locks: the call's agent, then the call."""
+    if mode not in voice.MONITOR_MODES:
+        raise UnknownAction(f"{mode!r} is not a monitoring mode ({', '.join(voice.MONITOR_MODES)}).")
+    if actor is None or not has_role(actor, Role.SUPERVISOR, Role.ADMIN):
+        raise NotAllowed("Only supervisors and admins listen, whisper or barge.")
+    now = timezone.now()
+    with transaction.atomic():
+        held = _lock_agents_then_interaction(interaction_id)
+        interaction, agent = held.interaction, held.agent
+        _check_call(interaction)
+        if _is_own(actor, agent):
+            raise InvalidTarget("This is your own call.")
+        current = interaction.participants.filter(left_at__isnull=True, user=actor).first()
+        if current is not None and current.role == mode:
+            raise InvalidTransition(f"You are already on the call ({mode}).")
+        if current is not None and current.role == ParticipantRole.CONFERENCE:
+            raise InvalidTransition("You are on the call as a conference participant.")
+        if current is not None:
+            _participant_close(held, current, now, actor)
+        participant = InteractionParticipant.objects.create(
+            interaction=interaction, user=actor, role=mode, added_by=actor, joined_at=now
+        )
+        voice.gateway().monitor(interaction, participant, mode)
+        interaction.version += 1
+        interaction.save(update_fields=["version"])
+        acd.event_add(
+            interaction,
+            kind="monitor",
+            from_status=interaction.status,
+            at=now,
+            actor_id=actor.pk,
+            data={
+                "participant": participant.pk,
+                "mode": mode,
+                "previous_mode": current.role if current is not None else None,
+            },
+        )
+        events.interaction_changed(interaction)
+        _participant_event(interaction, participant, left=False)
+    return participant
+
+
+def interaction_participant_leave(*, actor: User | None, participant_id: int) -> InteractionParticipant:
+    """A participant leaves the call: themself, the call's agent, a supervisor or an admin
+    may make them. A conferenced agent gets their slot back and takes waiting work after
+    commit; the call goes on. Locks: the agents (the call's, the conferenced ones) in
+    primary-key order, then the interaction (participants change only under its lock)."""
+    interaction_id = (
+        InteractionParticipant.objects.filter(pk=participant_id)
+        .values_list("interaction_id", flat=True)
+        .first()
+    )
+    if interaction_id is None:
+        raise InvalidTarget(f"Participant #{participant_id} does not exist.")
+    now = timezone.now()
+    with transaction.atomic():
+        held = _lock_agents_then_interaction(interaction_id)
+        interaction = held.interaction
+        participant = InteractionParticipant.objects.get(pk=participant_id)
+        if not (
+            _is_supervisor(actor)
+            or _is_own(actor, held.agent)
+            or (actor is not None and participant.user_id == actor.pk)
+        ):
+            raise NotAllowed("Only the participant, the call's agent or a supervisor removes a participant.")
+        if participant.left_at is not None:
+            raise InvalidTransition("This participant already left the call.")
+        voice.gateway().participant_remove(interaction, participant)
+        interaction.version += 1
+        interaction.save(update_fields=["version"])
+        _participant_close(held, participant, now, actor)
+        events.interaction_changed(interaction)
+    return participant
