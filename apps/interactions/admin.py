@@ -17,6 +17,7 @@ from apps.interactions.models import (
     DispositionSet,
     Interaction,
     InteractionEvent,
+    InteractionParticipant,
     Message,
     NotReadyReason,
     Queue,
@@ -52,12 +53,23 @@ class QueueAdmin(admin.ModelAdmin):
     )
     list_filter = ("strategy", "auto_accept", "is_active")
     search_fields = ("name",)
-    autocomplete_fields = ("overflow_queue", "disposition_set")
+    autocomplete_fields = ("overflow_queue", "after_hours_queue", "disposition_set")
     inlines = [QueueSkillInline]
     fieldsets = (
         (None, {"fields": ("name", "channels", "strategy", "priority", "is_active")}),
         ("Service level", {"fields": ("service_level_percent", "service_level_seconds")}),
-        ("Hours", {"fields": ("time_zone", "business_hours", "holidays")}),
+        (
+            "Hours",
+            {
+                "fields": ("time_zone", "business_hours", "holidays", "after_hours_queue"),
+                "description": (
+                    'Weekly hours in the queue\'s time zone, e.g. {"mon": [["09:00", "17:00"]], '
+                    '"sat": [["10:00", "14:00"]]}; holidays as ISO dates, e.g. ["2025-12-25"]. '
+                    "Empty hours: always open. While closed, emails still queue; calls and chats go "
+                    "to the after-hours queue, or are missed."
+                ),
+            },
+        ),
         ("Limits", {"fields": ("max_size", "max_wait_seconds", "overflow_queue")}),
         (
             "Offers and wrap-up",
@@ -154,6 +166,17 @@ class MessageInline(admin.TabularInline):
         return False
 
 
+class InteractionParticipantInline(admin.TabularInline):
+    model = InteractionParticipant
+    extra = 0
+    can_delete = False
+    fields = ("role", "agent", "user", "number", "added_by", "joined_at", "left_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Interaction)
 class InteractionAdmin(admin.ModelAdmin):
     list_display = ("__str__", "status", "channel", "direction", "queue", "agent", "customer", "created_at")
@@ -162,7 +185,7 @@ class InteractionAdmin(admin.ModelAdmin):
     search_fields = ("contact", "subject")
     date_hierarchy = "created_at"
     show_full_result_count = False
-    inlines = [MessageInline, InteractionEventInline]
+    inlines = [MessageInline, InteractionParticipantInline, InteractionEventInline]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [f.name for f in Interaction._meta.fields]

@@ -7,6 +7,7 @@ only on their own interactions), apps.core.api maps domain errors to HTTP.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import asdict
 from typing import Any
 
@@ -28,11 +29,14 @@ from apps.interactions.models import (
     Direction,
     Disposition,
     Interaction,
+    InteractionParticipant,
+    InteractionStatus,
     Message,
     NotReadyReason,
     Presence,
     Queue,
 )
+from apps.interactions.voice import MONITOR_MODES
 
 SUPERVISION = (Role.SUPERVISOR, Role.ADMIN)
 
@@ -75,7 +79,7 @@ class InteractionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Interaction
-        fields = (
+        fields: tuple[str, ...] = (
             "id",
             "channel",
             "direction",
@@ -98,8 +102,66 @@ class InteractionSerializer(serializers.ModelSerializer):
             "wrap_up_at",
             "closed_at",
             "abandoned_at",
+            "on_hold",
+            "muted",
+            "hold_started_at",
+            "hold_seconds",
+            "hold_count",
             "version",
         )
+        read_only_fields = fields
+
+
+class InteractionCreatedSerializer(InteractionSerializer):
+    """The created interaction. A call or chat arriving while its queue is closed (and no
+    after-hours queue takes it) is created already finished, status "missed"; queue_opens_at
+    then says when the queue opens next (null otherwise, or when it never opens)."""
+
+    queue_opens_at = serializers.SerializerMethodField()
+
+    class Meta(InteractionSerializer.Meta):
+        fields = (*InteractionSerializer.Meta.fields, "queue_opens_at")
+        read_only_fields = fields
+
+    def get_queue_opens_at(self, interaction: Interaction) -> dt.datetime | None:
+        if interaction.status != InteractionStatus.MISSED or interaction.queue is None:
+            return None
+        return interaction.queue.next_open_at(interaction.closed_at or interaction.created_at)
+
+
+class TransferSerializer(serializers.Serializer):
+    queue = serializers.IntegerField(
+        required=False, allow_null=True, default=None, help_text="Target queue id"
+    )
+    agent = serializers.IntegerField(
+        required=False, allow_null=True, default=None, help_text="Target agent id"
+    )
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class NotesSerializer(serializers.Serializer):
+    notes = serializers.CharField(allow_blank=True, max_length=20000)
+
+
+class VoiceControlSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=list(services.VOICE_ACTIONS))
+
+
+class ConferenceSerializer(serializers.Serializer):
+    agent = serializers.IntegerField(required=False, allow_null=True, default=None, help_text="Agent id")
+    number = serializers.CharField(required=False, allow_blank=True, default="", max_length=32)
+
+
+class MonitorSerializer(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=list(MONITOR_MODES))
+
+
+class ParticipantSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username", read_only=True, default=None)
+
+    class Meta:
+        model = InteractionParticipant
+        fields = ("id", "interaction", "role", "agent", "user", "username", "number", "joined_at", "left_at")
         read_only_fields = fields
 
 
@@ -150,6 +212,12 @@ class InteractionViewSet(
         "abandon": SUPERVISION,
         "messages": AGENT_ROLES,
         "position": AGENT_ROLES,
+        "transfer": AGENT_ROLES,
+        "notes": AGENT_ROLES,
+        "voice": AGENT_ROLES,
+        "conference": AGENT_ROLES,
+        "monitor": SUPERVISION,
+        "participants": AGENT_ROLES,
     }
 
     def get_queryset(self) -> QuerySet[Interaction]:
@@ -167,13 +235,15 @@ class InteractionViewSet(
                 queryset = queryset.filter(**{name: value})
         return queryset
 
-    @extend_schema(request=InteractionCreateSerializer, responses={201: InteractionSerializer})
+    @extend_schema(request=InteractionCreateSerializer, responses={201: InteractionCreatedSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Enqueue and route at once. 201 either way: status "missed" (with queue_opens_at) when
+        the queue is closed and nothing takes the arrival after hours."""
         data = InteractionCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         interaction = services.interaction_enqueue(actor=_actor(request), **data.validated_data)
         interaction.refresh_from_db()
-        return Response(InteractionSerializer(interaction).data, status=status.HTTP_201_CREATED)
+        return Response(InteractionCreatedSerializer(interaction).data, status=status.HTTP_201_CREATED)
 
     def _act(self, request: Request, pk: str, run: Any) -> Response:
         instance = self.get_object()  # 404 for an interaction the user may not see
@@ -221,6 +291,95 @@ class InteractionViewSet(
             pk,
             lambda *, actor, interaction_id: services.interaction_abandon(interaction_id=interaction_id),
         )
+
+    def _fresh(self, interaction_id: int) -> Response:
+        """The interaction as it is now, outside the visibility filter: after a transfer it may
+        have left the actor's queues, and the actor may still see what they just did."""
+        interaction = Interaction.objects.select_related("disposition", "agent__user").get(pk=interaction_id)
+        return Response(InteractionSerializer(interaction).data)
+
+    @extend_schema(request=TransferSerializer, responses=InteractionSerializer)
+    @action(detail=True, methods=["post"])
+    def transfer(self, request: Request, pk: str) -> Response:
+        """Transfer to a queue or an agent (exactly one of queue, agent): the agent of an active
+        interaction, or a supervisor/admin while it is queued, offered or active (reassign)."""
+        instance = self.get_object()
+        data = TransferSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        services.interaction_transfer(
+            actor=_actor(request),
+            interaction_id=instance.pk,
+            to_queue_id=values["queue"],
+            to_agent_id=values["agent"],
+            note=values["note"],
+        )
+        return self._fresh(instance.pk)
+
+    @extend_schema(request=NotesSerializer, responses=InteractionSerializer)
+    @action(detail=True, methods=["post"])
+    def notes(self, request: Request, pk: str) -> Response:
+        """Replace the notes while active or in wrap-up (its agent, or a supervisor/admin)."""
+        data = NotesSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self._act(
+            request,
+            pk,
+            lambda *, actor, interaction_id: services.interaction_note_set(
+                actor=actor, interaction_id=interaction_id, notes=data.validated_data["notes"]
+            ),
+        )
+
+    @extend_schema(request=VoiceControlSerializer, responses=InteractionSerializer)
+    @action(detail=True, methods=["post"])
+    def voice(self, request: Request, pk: str) -> Response:
+        """Hold, resume, mute or unmute an active voice or video call: its agent only."""
+        data = VoiceControlSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self._act(
+            request,
+            pk,
+            lambda *, actor, interaction_id: services.interaction_voice_control(
+                actor=actor, interaction_id=interaction_id, action=data.validated_data["action"]
+            ),
+        )
+
+    @extend_schema(request=ConferenceSerializer, responses={201: ParticipantSerializer})
+    @action(detail=True, methods=["post"])
+    def conference(self, request: Request, pk: str) -> Response:
+        """Add an agent or an outside number (exactly one) to an active call."""
+        instance = self.get_object()
+        data = ConferenceSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        participant = services.interaction_conference_add(
+            actor=_actor(request),
+            interaction_id=instance.pk,
+            to_agent_id=data.validated_data["agent"],
+            to_number=data.validated_data["number"],
+        )
+        return Response(ParticipantSerializer(participant).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=MonitorSerializer, responses={201: ParticipantSerializer})
+    @action(detail=True, methods=["post"])
+    def monitor(self, request: Request, pk: str) -> Response:
+        """A supervisor/admin listens, whispers or barges into an active call (again with
+        another mode: switches)."""
+        instance = self.get_object()
+        data = MonitorSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        participant = services.interaction_monitor(
+            actor=_actor(request), interaction_id=instance.pk, mode=data.validated_data["mode"]
+        )
+        return Response(ParticipantSerializer(participant).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses=ParticipantSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def participants(self, request: Request, pk: str) -> Response:
+        """Who is on the call besides its customer and agent now (participants who left are
+        in the event rows)."""
+        interaction = self.get_object()
+        rows = interaction.participants.filter(left_at__isnull=True).select_related("user").order_by("pk")
+        return Response(ParticipantSerializer(rows, many=True).data)
 
     @extend_schema(responses=QueuePositionSerializer)
     @action(detail=True, methods=["get"])
@@ -378,8 +537,33 @@ class DispositionViewSet(RolesByActionMixin, viewsets.ReadOnlyModelViewSet):
         return Disposition.objects.filter(is_active=True).order_by("label")
 
 
+class ParticipantViewSet(RolesByActionMixin, viewsets.GenericViewSet):
+    """A call's participants: POST leave takes one off the call (the participant themself, the
+    call's agent, a supervisor or an admin: the service decides)."""
+
+    serializer_class = ParticipantSerializer
+    action_roles = {"leave": AGENT_ROLES}
+
+    def get_queryset(self) -> QuerySet[InteractionParticipant]:
+        queryset = InteractionParticipant.objects.select_related("user").order_by("pk")
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no user
+            return queryset
+        user = _actor(self.request)
+        if not has_role(user, *SUPERVISION):
+            queryset = queryset.filter(Q(user=user) | Q(interaction__agent__user=user))
+        return queryset
+
+    @extend_schema(request=None, responses=ParticipantSerializer)
+    @action(detail=True, methods=["post"])
+    def leave(self, request: Request, pk: str) -> Response:
+        participant = self.get_object()  # 404 for a participant the user has nothing to do with
+        left = services.interaction_participant_leave(actor=_actor(request), participant_id=participant.pk)
+        return Response(ParticipantSerializer(left).data)
+
+
 def register(router: BaseRouter) -> None:
     router.register("interactions", InteractionViewSet, basename="interaction")
+    router.register("participants", ParticipantViewSet, basename="participant")
     router.register("queues", QueueViewSet, basename="queue")
     router.register("agents", AgentViewSet, basename="agent")
     router.register("dispositions", DispositionViewSet, basename="disposition")
