@@ -154,7 +154,17 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # Embedded: an in-memory layer per process. run_stack gives the worker, beat and simulator
+    # SWITCHBOARD_EVENT_RELAY (never the web process), so their group sends reach daphne's
+    # websockets over a signed loopback POST (apps.core.layers says why and how).
+    EVENT_RELAY_URL = env.str("SWITCHBOARD_EVENT_RELAY", default="")
+    if EVENT_RELAY_URL and (
+        urlparse(EVENT_RELAY_URL).scheme not in {"http", "https"} or not urlparse(EVENT_RELAY_URL).netloc
+    ):
+        raise ImproperlyConfigured(f"SWITCHBOARD_EVENT_RELAY={EVENT_RELAY_URL!r} is not an http(s) URL.")
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "apps.core.layers.RelayChannelLayer", "CONFIG": {"relay_url": EVENT_RELAY_URL}}
+    }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # Celery: Redis in production; kombu's filesystem transport embedded (no server to run).

@@ -16,6 +16,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
 
+from apps.core.layers import RelayChannelLayer
 from apps.interactions.models import AgentProfile, Interaction, Message
 
 logger = logging.getLogger(__name__)
@@ -32,7 +33,8 @@ class _Publisher:
     asyncio loop per process, kept in a daemon thread, so channels_redis reuses its connections:
     async_to_sync would start a loop, and channels_redis open connections, for every event
     (about 6 ms each, measured). The in-memory layer keeps async_to_sync: it must run on the
-    loop of the consumers it feeds (daphne's, reached from a view's thread)."""
+    loop of the consumers it feeds (daphne's, reached from a view's thread). The embedded
+    relay (apps.core.layers, in the worker, beat, simulator) is a plain blocking POST."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -50,6 +52,9 @@ class _Publisher:
             return self._loop
 
     def group_send(self, layer: Any, group: str, message: dict[str, Any]) -> None:
+        if isinstance(layer, RelayChannelLayer) and layer.relay_url:
+            layer.relay(group, message)  # a blocking POST to the web process: no loop needed
+            return
         if isinstance(layer, InMemoryChannelLayer):
             async_to_sync(layer.group_send)(group, message)
             return

@@ -56,7 +56,7 @@ def test_no_variables_gives_embedded_defaults(tmp_path: Path) -> None:
 
     assert result["engine"] == "django.db.backends.sqlite3"
     assert "journal_mode=WAL" in result["options"]["init_command"]  # type: ignore[index]
-    assert result["layer"] == "channels.layers.InMemoryChannelLayer"
+    assert result["layer"] == "apps.core.layers.RelayChannelLayer"  # in-memory, relayed across processes
     assert result["broker"] == "filesystem://"
     assert result["debug"] is True
 
