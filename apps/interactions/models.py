@@ -264,8 +264,8 @@ class Queue(models.Model):
     def next_open_at(self, at: dt.datetime, *, days: int = 370) -> dt.datetime | None:
         """When the queue next opens at or after `at` (`at` itself when open now), as an aware
         datetime in the queue's zone; None when it does not open within `days`. An opening that
-        falls in a daylight-saving gap (02:30 on the spring-forward night) is the first instant
-        after the gap."""
+        falls in a daylight-saving gap (02:30 on the spring-forward night) is the end of the gap
+        (03:00), the instant is_open turns true."""
         if self.is_open(at):
             return at.astimezone(self.zone)
         zone = self.zone
@@ -276,13 +276,31 @@ class Queue(models.Model):
             if day in holidays:
                 continue
             for start, _end in sorted(ranges.get(day.weekday(), []), key=lambda r: r[0]):
-                # Through UTC and back: a wall-clock time that does not exist (a DST gap)
-                # lands on the first real instant after it.
-                opening = dt.datetime.combine(day, start, tzinfo=zone)
-                opening = opening.astimezone(dt.UTC).astimezone(zone)
+                opening = _first_instant_at(dt.datetime.combine(day, start), zone)
                 if opening >= at:
                     return opening
         return None
+
+
+def _first_instant_at(wall: dt.datetime, zone: zoneinfo.ZoneInfo) -> dt.datetime:
+    """The first instant whose wall clock in `zone` reads `wall` or later: `wall` itself (its
+    first occurrence when the clock goes back), or the end of the gap when the clock jumps over
+    it (02:30 on the spring-forward night opens at 03:00)."""
+    first = wall.replace(tzinfo=zone, fold=0)
+    if first.astimezone(dt.UTC).astimezone(zone).replace(tzinfo=None) == wall:
+        return first
+    # In a gap: fold=1 reads the wall time with the offset after the jump (an instant before the
+    # gap), fold=0 with the offset before it (an instant after); the jump lies between.
+    low = wall.replace(tzinfo=zone, fold=1).astimezone(dt.UTC)
+    high = first.astimezone(dt.UTC)
+    after = high.astimezone(zone).utcoffset()
+    while high - low > dt.timedelta(microseconds=1):
+        middle = low + (high - low) / 2
+        if middle.astimezone(zone).utcoffset() == after:
+            high = middle
+        else:
+            low = middle
+    return high.astimezone(zone)
 
 
 class QueueSkill(models.Model):
