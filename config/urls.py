@@ -11,10 +11,12 @@ from rest_framework.permissions import IsAuthenticated
 urlpatterns = [
     path("", include("apps.accounts.urls")),
     path("", include("apps.workspaces.urls")),
+    path("", include("apps.interactions.urls")),
     path("customers/", include("apps.customers.urls")),
     path("api/v1/", include("config.api_urls")),
     # Any signed-in user may read the API description; the docs are a page, so they redirect to login.
     path("api/schema/", SpectacularAPIView.as_view(permission_classes=[IsAuthenticated]), name="api-schema"),
     path("api/docs/", login_required(SpectacularSwaggerView.as_view(url_name="api-schema")), name="api-docs"),
     path("admin/", admin.site.urls),
+    path("internal/", include("apps.core.urls")),  # the embedded mode's event relay (signed, no session)
 ]

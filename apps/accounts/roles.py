@@ -23,8 +23,8 @@ class Role(StrEnum):
 
 # Where each role lands after login. Admin has the Django admin; the others have their workspace.
 ROLE_HOME_URL_NAMES: dict[Role, str] = {
-    Role.AGENT: "workspaces:desk",
-    Role.SUPERVISOR: "workspaces:wallboard",
+    Role.AGENT: "interactions:desk",
+    Role.SUPERVISOR: "interactions:wallboard",
     Role.MARKETER: "workspaces:campaigns",
     Role.ADMIN: "admin:index",
 }

@@ -35,3 +35,8 @@ class InteractionsConfig(AppConfig):
             "interactions.view_dispositionset",
         ],
     }
+
+    def ready(self) -> None:
+        from apps.interactions import timeline
+
+        timeline.register()

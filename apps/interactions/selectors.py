@@ -176,3 +176,58 @@ def interaction_queue_position(*, interaction: Interaction) -> QueuePosition | N
         AgentProfile.objects.filter(queues=interaction.queue_id).exclude(presence=Presence.OFFLINE).count(),
     )
     return QueuePosition(position=ahead + 1, estimated_wait_seconds=int((ahead + 1) * handle / serving))
+
+
+# -- agent desktop ---------------------------------------------------------------------------------
+
+OPEN_WORK = (InteractionStatus.OFFERED, InteractionStatus.ACTIVE, InteractionStatus.WRAP_UP)
+_WORK_ORDER = {InteractionStatus.OFFERED: 0, InteractionStatus.ACTIVE: 1, InteractionStatus.WRAP_UP: 2}
+
+
+def interactions_visible_to(*, user: Any) -> QuerySet[Interaction]:
+    """What a user may open: supervisors and admins everything; agents their own interactions
+    and their queues' history (the rule the API applies too)."""
+    from apps.accounts.roles import Role, has_role
+
+    queryset = Interaction.objects.all()
+    if has_role(user, Role.SUPERVISOR, Role.ADMIN):
+        return queryset
+    mine = Interaction.objects.filter(agent__user=user).values("pk")
+    in_my_queues = Interaction.objects.filter(queue__agents__user=user).values("pk")
+    return queryset.filter(Q(pk__in=mine) | Q(pk__in=in_my_queues))
+
+
+def agent_work(*, agent: AgentProfile) -> list[Interaction]:
+    """The agent's open work, offers first (they expire), then active ones by age, then
+    wrap-ups: one query."""
+    rows = list(
+        Interaction.objects.filter(agent=agent, status__in=OPEN_WORK)
+        .select_related("customer", "queue")
+        .order_by("offered_at", "id")
+    )
+    return sorted(rows, key=lambda i: _WORK_ORDER.get(InteractionStatus(i.status), 9))
+
+
+def agent_queue_history(*, agent: AgentProfile, limit: int = 15) -> list[Interaction]:
+    """Finished interactions of the agent's own and of their queues, newest first."""
+    finished = (
+        InteractionStatus.CLOSED,
+        InteractionStatus.ABANDONED,
+        InteractionStatus.MISSED,
+        InteractionStatus.TRANSFERRED,
+    )
+    queue_ids = list(agent.queues.values_list("pk", flat=True))
+    return list(
+        Interaction.objects.filter(Q(agent=agent) | Q(queue_id__in=queue_ids), status__in=finished)
+        .select_related("customer", "queue", "agent__user", "disposition")
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
+def waiting_interactions(*, limit: int = 50) -> list[Interaction]:
+    """Queued and offered interactions, oldest first, for the wallboard's reassign list."""
+    return list(
+        Interaction.objects.filter(status__in=(InteractionStatus.QUEUED, InteractionStatus.OFFERED))
+        .select_related("customer", "queue", "agent__user")
+        .order_by("queued_at", "id")[:limit]
+    )

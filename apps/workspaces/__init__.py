@@ -1,3 +1,3 @@
-"""Workspaces: the page each role lands on after login (agent desk, supervisor wallboard,
-marketer campaigns). Later apps take these pages over; this app only reads lower apps.
+"""Workspaces: the marketers' landing page until the campaigns app takes it over (the agent
+desk and the wallboard now live in apps.interactions). Reads lower apps only.
 """

@@ -6,7 +6,5 @@ from apps.workspaces import views
 
 app_name = "workspaces"
 urlpatterns = [
-    path("desk/", views.desk, name="desk"),
-    path("wallboard/", views.wallboard, name="wallboard"),
     path("campaigns/", views.campaigns, name="campaigns"),
 ]

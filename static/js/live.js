@@ -1,0 +1,158 @@
+// Shared by the agent desk and the wallboard: a websocket that reconnects, sends heartbeats and
+// reloads the page's state on every (re)connect; fragment reloads that keep what the user is
+// typing; clocks that tick on the server's time. No state lives here: the server renders it.
+(function () {
+  "use strict";
+  let serverOffset = 0; // server clock minus browser clock, from the last fragment's data-now
+
+  function learnServerTime(root) {
+    const stamp = root.querySelector && root.querySelector("[data-now]");
+    if (stamp) serverOffset = Date.parse(stamp.dataset.now) - Date.now();
+  }
+
+  function fmt(seconds) {
+    seconds = Math.max(0, Math.round(seconds));
+    if (seconds < 60) return seconds + "s";
+    const m = Math.floor(seconds / 60), s = seconds % 60;
+    if (m < 60) return m + "m " + String(s).padStart(2, "0") + "s";
+    return Math.floor(m / 60) + "h " + String(m % 60).padStart(2, "0") + "m";
+  }
+
+  function tick() {
+    const now = Date.now() + serverOffset;
+    document.querySelectorAll(".elapsed[data-since]").forEach((el) => {
+      el.textContent = fmt((now - Date.parse(el.dataset.since)) / 1000);
+    });
+    document.querySelectorAll(".elapsed[data-seconds]").forEach((el) => {
+      if (!el.dataset.base) el.dataset.base = String(Date.now());
+      el.textContent = fmt(Number(el.dataset.seconds) + (Date.now() - Number(el.dataset.base)) / 1000);
+    });
+    document.querySelectorAll(".countdown[data-expires]").forEach((el) => {
+      const left = (Date.parse(el.dataset.expires) - now) / 1000;
+      if (left > 0) {
+        el.textContent = fmt(left);
+        el.classList.remove("late");
+      } else {
+        el.textContent = el.dataset.overtime ? "+" + fmt(-left) + " over" : "expired";
+        el.classList.add("late");
+      }
+    });
+  }
+  setInterval(tick, 500);
+
+  // Values the user is editing survive a reload of the fragment around them.
+  function snapshot(target) {
+    const kept = {};
+    target.querySelectorAll("textarea[id], input[id]:not([type=hidden]), select[id]").forEach((el) => {
+      if (el.value !== el.defaultValue || el === document.activeElement || el.tagName === "SELECT") {
+        kept[el.id] = { value: el.value, focused: el === document.activeElement };
+      }
+    });
+    return kept;
+  }
+
+  function restore(target, kept) {
+    Object.entries(kept).forEach(([id, state]) => {
+      const el = target.querySelector("#" + CSS.escape(id));
+      if (!el) return;
+      if (el.tagName === "SELECT" && !state.focused) return; // a select follows the server
+      el.value = state.value;
+      if (state.focused) el.focus();
+    });
+  }
+
+  const inFlight = new Map();
+  async function reload(url, target) {
+    if (!target) return;
+    const key = target.id || url;
+    if (inFlight.get(key)) {
+      inFlight.set(key, "again");
+      return;
+    }
+    inFlight.set(key, true);
+    try {
+      const response = await fetch(url, { headers: { "HX-Request": "true" }, credentials: "same-origin" });
+      if (response.status === 401 || response.redirected) {
+        window.location.reload();
+        return;
+      }
+      if (!response.ok) return;
+      const html = await response.text();
+      const kept = snapshot(target);
+      target.innerHTML = html;
+      restore(target, kept);
+      if (window.htmx) window.htmx.process(target);
+      learnServerTime(target);
+      tick();
+      target.dispatchEvent(new CustomEvent("live:reloaded", { bubbles: true }));
+    } finally {
+      const again = inFlight.get(key) === "again";
+      inFlight.delete(key);
+      if (again) reload(url, target);
+    }
+  }
+
+  function connect({ path, onOpen, onEvent }) {
+    const status = document.getElementById("live-status");
+    let delay = 1000;
+    let heartbeat = null;
+    function show(state, text) {
+      if (!status) return;
+      status.dataset.state = state;
+      status.textContent = text;
+    }
+    function open() {
+      const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+      const socket = new WebSocket(scheme + window.location.host + path);
+      socket.addEventListener("open", () => {
+        delay = 1000;
+        show("live", "Live");
+        // Hidden tabs are throttled to about one timer a minute; presence times out only after
+        // minutes without a heartbeat, so a throttled tab stays signed in.
+        heartbeat = setInterval(() => socket.send(JSON.stringify({ type: "heartbeat" })), 25000);
+        onOpen();
+      });
+      socket.addEventListener("message", (message) => {
+        let data;
+        try {
+          data = JSON.parse(message.data);
+        } catch (error) {
+          return;
+        }
+        if (data.kind !== "heartbeat") onEvent(data);
+      });
+      socket.addEventListener("close", (event) => {
+        clearInterval(heartbeat);
+        if (event.code === 4401) {
+          window.location.reload(); // signed out: the page sends the user to the login
+          return;
+        }
+        if (event.code === 4403) {
+          show("down", "Not allowed to receive live updates");
+          return;
+        }
+        show("down", "Reconnecting…");
+        setTimeout(open, delay);
+        delay = Math.min(delay * 2, 15000);
+      });
+    }
+    open();
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    learnServerTime(document);
+    tick();
+    document.body.addEventListener("htmx:afterSwap", (event) => learnServerTime(event.target));
+    // A refused action (stale page, double click, a rule) shows its one-line reason.
+    document.body.addEventListener("htmx:responseError", (event) => {
+      const alert = document.getElementById("page-alert");
+      if (!alert) return;
+      alert.textContent = event.detail.xhr.responseText || "The action failed; the page is up to date again.";
+      alert.hidden = false;
+      clearTimeout(alert._timer);
+      alert._timer = setTimeout(() => (alert.hidden = true), 8000);
+    });
+  });
+
+  window.Live = { connect, reload, tick };
+})();
