@@ -294,6 +294,7 @@ def test_wallboard_board_keeps_a_fixed_number_of_queries(
     queues = [make_queue(channels=["chat"]) for _ in range(2)]
     for queue in queues:
         make_agent(queue, capacity={"chat": 1})
+    services.interaction_enqueue(queue=queues[0], channel="chat", customer=_customer())  # one on an agent
     with django_assert_max_num_queries(14) as few:
         supervisor.get("/wallboard/board/")
     for queue in queues * 3:
@@ -334,3 +335,90 @@ def test_customer_page_timeline_lists_interactions(make_user: Callable[..., User
 
     assert "Email (inbound) · Billing · queued" in page
     assert "Invoice copy" in page
+
+
+# -- transfers, call control, monitoring -----------------------------------------------------------
+
+
+def test_agent_transfers_an_active_chat_to_another_queue_from_the_desk() -> None:
+    support = make_queue("Support", channels=["chat"])
+    billing = make_queue("Billing", channels=["chat"])
+    agent = make_agent(support)
+    billing_agent = make_agent(billing)
+    interaction = _offered(support, agent)
+    client = _client(agent.user)
+    client.post(f"/desk/interactions/{interaction.pk}/accept/")
+
+    refused = client.post(f"/desk/interactions/{interaction.pk}/transfer/", {"target": "nowhere"})
+    interaction.refresh_from_db()
+    assert refused.status_code == 400
+    assert (interaction.status, interaction.agent_id) == (InteractionStatus.ACTIVE, agent.pk)
+
+    moved = client.post(
+        f"/desk/interactions/{interaction.pk}/transfer/", {"target": f"queue:{billing.pk}", "note": "billing"}
+    )
+    interaction.refresh_from_db()
+    assert moved.status_code == 204
+    assert (interaction.queue_id, interaction.agent_id, interaction.status) == (
+        billing.pk,
+        billing_agent.pk,
+        InteractionStatus.OFFERED,
+    )
+
+
+def test_agent_holds_and_mutes_a_call_and_a_chat_has_no_call_controls() -> None:
+    queue = make_queue(channels=["voice", "chat"])
+    agent = make_agent(queue, capacity={"voice": 1, "chat": 1})
+    call = _offered(queue, agent, channel="voice")
+    client = _client(agent.user)
+    client.post(f"/desk/interactions/{call.pk}/accept/")
+
+    assert client.post(f"/desk/interactions/{call.pk}/voice/hold/").status_code == 204
+    assert client.post(f"/desk/interactions/{call.pk}/voice/mute/").status_code == 204
+    call.refresh_from_db()
+    assert (call.on_hold, call.muted) == (True, True)
+    panel = client.get(f"/desk/interactions/{call.pk}/").content.decode()
+    assert "Resume" in panel and "Unmute" in panel
+    assert client.post(f"/desk/interactions/{call.pk}/voice/dance/").status_code == 404
+
+
+def test_supervisor_listens_to_a_call_from_the_wallboard_and_leaves(make_user: Callable[..., User]) -> None:
+    queue = make_queue(channels=["voice"])
+    agent = make_agent(queue, capacity={"voice": 1})
+    call = _offered(queue, agent, channel="voice")
+    services.interaction_accept(actor=agent.user, interaction_id=call.pk)
+    supervisor = make_user("Supervisor")
+    client = _client(supervisor)
+
+    assert _client(agent.user).post(f"/wallboard/interactions/{call.pk}/monitor/listen/").status_code == 403
+    assert call.participants.count() == 0
+
+    assert client.post(f"/wallboard/interactions/{call.pk}/monitor/listen/").status_code == 204
+    participant = call.participants.get()
+    assert (participant.role, participant.user_id, participant.left_at) == ("listen", supervisor.pk, None)
+    assert "Leave" in client.get("/wallboard/board/").content.decode()
+
+    assert client.post(f"/participants/{participant.pk}/leave/").status_code == 204
+    participant.refresh_from_db()
+    assert participant.left_at is not None
+
+
+def test_supervisor_reassigns_a_waiting_interaction_to_an_available_agent(
+    make_user: Callable[..., User],
+) -> None:
+    queue = make_queue(channels=["email"])
+    busy = make_agent(queue, capacity={"email": 1})
+    _offered(queue, busy, channel="email")
+    waiting = services.interaction_enqueue(queue=queue, channel="email", customer=_customer())
+    free = make_agent(make_queue(channels=["email"]), capacity={"email": 1}, available=False)
+    services.agent_set_presence(actor=None, agent_id=free.pk, presence=Presence.AVAILABLE)
+    waiting.refresh_from_db()
+    assert waiting.status == InteractionStatus.QUEUED
+
+    moved = _client(make_user("Supervisor")).post(
+        f"/wallboard/interactions/{waiting.pk}/transfer/", {"target": f"agent:{free.pk}"}
+    )
+
+    waiting.refresh_from_db()
+    assert moved.status_code == 204, moved.content
+    assert (waiting.status, waiting.agent_id) == (InteractionStatus.OFFERED, free.pk)
