@@ -76,10 +76,11 @@ class InteractionSerializer(serializers.ModelSerializer):
         slug_field="code", read_only=True
     )
     agent_username = serializers.CharField(source="agent.user.username", read_only=True, default=None)
+    queue_opens_at = serializers.SerializerMethodField()
 
     class Meta:
         model = Interaction
-        fields: tuple[str, ...] = (
+        fields = (
             "id",
             "channel",
             "direction",
@@ -107,23 +108,13 @@ class InteractionSerializer(serializers.ModelSerializer):
             "hold_started_at",
             "hold_seconds",
             "hold_count",
+            "queue_opens_at",
             "version",
         )
         read_only_fields = fields
 
-
-class InteractionCreatedSerializer(InteractionSerializer):
-    """The created interaction. A call or chat arriving while its queue is closed (and no
-    after-hours queue takes it) is created already finished, status "missed"; queue_opens_at
-    then says when the queue opens next (null otherwise, or when it never opens)."""
-
-    queue_opens_at = serializers.SerializerMethodField()
-
-    class Meta(InteractionSerializer.Meta):
-        fields = (*InteractionSerializer.Meta.fields, "queue_opens_at")
-        read_only_fields = fields
-
     def get_queue_opens_at(self, interaction: Interaction) -> dt.datetime | None:
+        """For an arrival missed because its queue was closed: when the queue opened next."""
         if interaction.status != InteractionStatus.MISSED or interaction.queue is None:
             return None
         return interaction.queue.next_open_at(interaction.closed_at or interaction.created_at)
@@ -221,7 +212,7 @@ class InteractionViewSet(
     }
 
     def get_queryset(self) -> QuerySet[Interaction]:
-        queryset = Interaction.objects.select_related("disposition", "agent__user").order_by(
+        queryset = Interaction.objects.select_related("disposition", "agent__user", "queue").order_by(
             "-created_at", "-id"
         )
         if getattr(self, "swagger_fake_view", False):  # schema generation: no user
@@ -235,7 +226,7 @@ class InteractionViewSet(
                 queryset = queryset.filter(**{name: value})
         return queryset
 
-    @extend_schema(request=InteractionCreateSerializer, responses={201: InteractionCreatedSerializer})
+    @extend_schema(request=InteractionCreateSerializer, responses={201: InteractionSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Enqueue and route at once. 201 either way: status "missed" (with queue_opens_at) when
         the queue is closed and nothing takes the arrival after hours."""
@@ -243,7 +234,7 @@ class InteractionViewSet(
         data.is_valid(raise_exception=True)
         interaction = services.interaction_enqueue(actor=_actor(request), **data.validated_data)
         interaction.refresh_from_db()
-        return Response(InteractionCreatedSerializer(interaction).data, status=status.HTTP_201_CREATED)
+        return Response(InteractionSerializer(interaction).data, status=status.HTTP_201_CREATED)
 
     def _act(self, request: Request, pk: str, run: Any) -> Response:
         instance = self.get_object()  # 404 for an interaction the user may not see
@@ -295,7 +286,9 @@ class InteractionViewSet(
     def _fresh(self, interaction_id: int) -> Response:
         """The interaction as it is now, outside the visibility filter: after a transfer it may
         have left the actor's queues, and the actor may still see what they just did."""
-        interaction = Interaction.objects.select_related("disposition", "agent__user").get(pk=interaction_id)
+        interaction = Interaction.objects.select_related("disposition", "agent__user", "queue").get(
+            pk=interaction_id
+        )
         return Response(InteractionSerializer(interaction).data)
 
     @extend_schema(request=TransferSerializer, responses=InteractionSerializer)

@@ -16,6 +16,7 @@ from apps.interactions.models import (
     Disposition,
     DispositionCategory,
     Interaction,
+    InteractionParticipant,
     InteractionStatus,
     Message,
     NotReadyReason,
@@ -212,3 +213,165 @@ def test_position_and_estimated_wait_for_the_customer_facing_side(make_user: Any
         "position": None,
         "estimated_wait_seconds": None,
     }
+
+
+# -- transfers, notes, call control ----------------------------------------------------------------
+
+
+def _active_via_api(client: APIClient, supervisor: APIClient, queue: Any, channel: str) -> int:
+    pk = supervisor.post(f"{API}/interactions/", {"queue": queue.pk, "channel": channel}).json()["id"]
+    assert client.post(f"{API}/interactions/{pk}/accept/").json()["status"] == "active"
+    return int(pk)
+
+
+def _row(pk: int) -> tuple[Any, ...]:
+    interaction = Interaction.objects.get(pk=pk)
+    return (
+        interaction.status,
+        interaction.agent_id,
+        interaction.queue_id,
+        interaction.notes,
+        interaction.on_hold,
+        interaction.version,
+        interaction.events.count(),
+    )
+
+
+def test_an_agent_transfers_over_the_api_in_a_bounded_number_of_queries(
+    make_user: Any, django_assert_max_num_queries: Any
+) -> None:
+    sales, billing = make_queue(channels=["chat"]), make_queue(channels=["chat"])
+    agent = make_agent(sales)
+    biller = make_agent(billing)
+    me = _client(agent.user)
+    pk = _active_via_api(me, _client(make_user("Supervisor")), sales, "chat")
+
+    with django_assert_max_num_queries(60):  # the transfer, and the routing looks after commit
+        response = me.post(f"{API}/interactions/{pk}/transfer/", {"queue": billing.pk, "note": "Refund"})
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["status"], body["queue"], body["agent"], body["notes"]) == (
+        "offered",
+        billing.pk,
+        biller.pk,
+        "Refund",
+    )
+    # The agent is out of billing: the interaction left their sight once it moved.
+    assert me.get(f"{API}/interactions/{pk}/").status_code == 404
+
+
+def test_transfer_refusals_answer_with_the_domain_code_and_change_nothing(make_user: Any) -> None:
+    sales = make_queue(channels=["chat"])
+    agent = make_agent(sales)
+    colleague = make_agent(sales, available=False)
+    supervisor = _client(make_user("Supervisor"))
+    me = _client(agent.user)
+    pk = _active_via_api(me, supervisor, sales, "chat")
+    before = _row(pk)
+
+    cases = [
+        (me, {}, 400, "invalid_target"),
+        (me, {"agent": colleague.pk}, 409, "agent_unavailable"),
+        (_client(colleague.user), {"queue": sales.pk}, 403, "not_allowed"),  # sees it (its queue), not theirs
+    ]
+    for client, payload, status_code, code in cases:
+        response = client.post(f"{API}/interactions/{pk}/transfer/", payload)
+        assert (response.status_code, response.json()["code"]) == (status_code, code), response.content
+    assert _client(make_user("Marketer")).post(f"{API}/interactions/{pk}/transfer/", {}).status_code == 403
+    assert _row(pk) == before
+
+
+def test_notes_and_hold_over_the_api(make_user: Any, django_assert_max_num_queries: Any) -> None:
+    queue = make_queue(channels=["voice", "chat"])
+    agent = make_agent(queue)
+    colleague = make_agent(queue, available=False)
+    me = _client(agent.user)
+    supervisor = _client(make_user("Supervisor"))
+    chat = _active_via_api(me, supervisor, queue, "chat")
+    call = _active_via_api(me, supervisor, queue, "voice")
+
+    with django_assert_max_num_queries(20):
+        noted = me.post(f"{API}/interactions/{call}/notes/", {"notes": "Card blocked"})
+    with django_assert_max_num_queries(20):
+        held = me.post(f"{API}/interactions/{call}/voice/", {"action": "hold"})
+
+    assert noted.json()["notes"] == "Card blocked"
+    assert (held.json()["on_hold"], held.json()["hold_count"]) == (True, 1)
+    refused = me.post(f"{API}/interactions/{chat}/voice/", {"action": "hold"})
+    assert (refused.status_code, refused.json()["code"]) == (400, "not_voice")
+    assert me.post(f"{API}/interactions/{call}/voice/", {"action": "record"}).status_code == 400
+    before = _row(call)
+    assert (
+        _client(colleague.user).post(f"{API}/interactions/{call}/voice/", {"action": "resume"}).status_code
+        == 403
+    )
+    assert (
+        _client(colleague.user).post(f"{API}/interactions/{call}/notes/", {"notes": "x"}).status_code == 403
+    )
+    assert supervisor.post(f"{API}/interactions/{call}/voice/", {"action": "resume"}).status_code == 403
+    assert _row(call) == before
+
+
+def test_conference_monitor_and_leave_over_the_api(
+    make_user: Any, django_assert_max_num_queries: Any
+) -> None:
+    queue = make_queue(channels=["voice"])
+    agent = make_agent(queue)
+    colleague = make_agent()
+    me = _client(agent.user)
+    boss = make_user("Supervisor")
+    supervisor = _client(boss)
+    call = _active_via_api(me, supervisor, queue, "voice")
+
+    with django_assert_max_num_queries(40):  # two agents' loads and states, the gateway, events
+        added = me.post(f"{API}/interactions/{call}/conference/", {"agent": colleague.pk})
+    assert added.status_code == 201, added.content
+    assert (added.json()["role"], added.json()["agent"], added.json()["username"]) == (
+        "conference",
+        colleague.pk,
+        colleague.user.username,
+    )
+    outside = me.post(f"{API}/interactions/{call}/conference/", {"number": "+1 415 555 0134"})
+    assert outside.json()["number"] == "+14155550134"
+    with django_assert_max_num_queries(20):
+        listening = supervisor.post(f"{API}/interactions/{call}/monitor/", {"mode": "listen"})
+    assert (listening.status_code, listening.json()["role"], listening.json()["user"]) == (
+        201,
+        "listen",
+        boss.pk,
+    )
+    before = InteractionParticipant.objects.count()
+    assert me.post(f"{API}/interactions/{call}/monitor/", {"mode": "barge"}).status_code == 403
+    assert InteractionParticipant.objects.count() == before
+
+    with django_assert_max_num_queries(6):
+        on_call = me.get(f"{API}/interactions/{call}/participants/").json()
+    assert [p["role"] for p in on_call] == ["conference", "conference", "listen"]
+
+    # The colleague leaves by themself; an agent with nothing to do with the call gets a 404.
+    stranger = _client(make_agent().user)
+    assert stranger.post(f"{API}/participants/{added.json()['id']}/leave/").status_code == 404
+    left = _client(colleague.user).post(f"{API}/participants/{added.json()['id']}/leave/")
+    assert (left.status_code, left.json()["left_at"] is not None) == (200, True)
+    again = _client(colleague.user).post(f"{API}/participants/{added.json()['id']}/leave/")
+    assert (again.status_code, again.json()["code"]) == (409, "invalid_transition")
+    assert me.get(f"{API}/interactions/{call}/participants/").json()[0]["number"] == "+14155550134"
+
+
+def test_a_call_created_while_the_queue_is_closed_answers_missed_with_the_next_opening(
+    make_user: Any,
+) -> None:
+    queue = make_queue(channels=["voice", "email"], business_hours={"sun": []})
+    supervisor = _client(make_user("Supervisor"))
+
+    call = supervisor.post(f"{API}/interactions/", {"queue": queue.pk, "channel": "voice"})
+    email = supervisor.post(f"{API}/interactions/", {"queue": queue.pk, "channel": "email"})
+
+    assert call.status_code == 201
+    assert (call.json()["status"], call.json()["queued_at"], call.json()["queue_opens_at"]) == (
+        "missed",
+        None,
+        None,
+    )
+    assert (email.json()["status"], email.json()["queue_opens_at"]) == ("queued", None)
