@@ -54,7 +54,9 @@ class VoiceGateway(Protocol):
         """Dial the participant (an agent's device or an outside number) into the call."""
 
     def monitor(self, interaction: Interaction, participant: InteractionParticipant, mode: str) -> None:
-        """Connect a supervisor in `mode` (listen, whisper or barge)."""
+        """Connect a supervisor in `mode` (listen, whisper or barge). A supervisor may already be
+        on the call in another mode (a switch: their previous participant row has just been
+        closed, without participant_remove): change their leg's mode rather than dial again."""
 
     def participant_remove(self, interaction: Interaction, participant: InteractionParticipant) -> None:
         """Drop one participant's leg; the call goes on."""
