@@ -14,9 +14,9 @@ from apps.interactions.models import Channel, Direction, Interaction, Interactio
 CHANNEL_ICONS = {
     Channel.VOICE: "☎",
     Channel.VIDEO: "▶",
-    Channel.CHAT: "💬",
+    Channel.CHAT: "❝",
     Channel.SMS: "✉",
-    Channel.WHATSAPP: "💬",
+    Channel.WHATSAPP: "❝",
     Channel.SOCIAL: "#",
     Channel.EMAIL: "@",
 }
