@@ -1,4 +1,5 @@
-"""`make run`'s launcher: web, worker and beat come up together and Ctrl-C stops every one."""
+"""`make run`'s launcher: web, worker, beat and the simulator come up together, every child but
+the web one relays its events to the web process, and Ctrl-C stops every one."""
 
 from __future__ import annotations
 
@@ -37,6 +38,15 @@ def _descendants(pid: int) -> set[int]:
     return found
 
 
+def _relay_of(pid: int) -> str | None:
+    """SWITCHBOARD_EVENT_RELAY in the process's environment, None when it has none."""
+    for entry in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+        name, _, value = entry.decode(errors="replace").partition("=")
+        if name == "SWITCHBOARD_EVENT_RELAY":
+            return value
+    return None
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -47,7 +57,11 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.slow
 def test_run_stack_serves_and_ctrl_c_stops_every_process(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "REDIS_URL", "SWITCHBOARD_EVENT_RELAY", "CELERY_BROKER_URL"}
+    }
     env["SWITCHBOARD_VAR_DIR"] = str(tmp_path / "var")
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     port = _free_port()
@@ -70,12 +84,25 @@ def test_run_stack_serves_and_ctrl_c_stops_every_process(tmp_path: Path) -> None
                 time.sleep(0.25)
         assert status == 200
         children = _descendants(stack.pid)
-        commands = subprocess.run(
-            ["ps", "-o", "args=", "-p", ",".join(map(str, children))], capture_output=True, text=True
+        listing = subprocess.run(
+            ["ps", "-o", "pid=,args=", "-p", ",".join(map(str, children))], capture_output=True, text=True
         ).stdout
-        assert "daphne" in commands
-        assert "worker" in commands
-        assert "beat" in commands
+        commands = {}
+        for line in listing.splitlines():
+            pid, _, args = line.strip().partition(" ")
+            commands[int(pid)] = args
+        relays = {}
+        for name, marker in (
+            ("web", "daphne"),
+            ("worker", " worker "),
+            ("beat", " beat "),
+            ("simulator", "simulate_traffic"),
+        ):
+            pids = [pid for pid, args in commands.items() if marker in f"{args} "]
+            assert pids, f"no {name} among {listing}"
+            relays[name] = {_relay_of(pid) for pid in pids}
+        relay = f"http://127.0.0.1:{port}/internal/events/"
+        assert relays == {"web": {None}, "worker": {relay}, "beat": {relay}, "simulator": {relay}}
 
         stack.send_signal(signal.SIGINT)
         output, _ = stack.communicate(timeout=30)

@@ -79,3 +79,61 @@ def test_demo_contains_duplicate_pairs() -> None:
     pairs = {(p.first.external_id, p.second.external_id) for p in duplicate_pairs()}
 
     assert {("demo-dup-2a", "demo-dup-2b"), ("demo-dup-3a", "demo-dup-3b")} <= pairs
+
+
+def test_seed_demo_sets_up_the_contact_center_once() -> None:
+    from apps.interactions.models import (
+        AgentProfile,
+        AgentSkill,
+        Disposition,
+        DispositionSet,
+        NotReadyReason,
+        Queue,
+        QueueSkill,
+    )
+
+    def counts() -> dict[str, int]:
+        return {
+            model.__name__: model.objects.count()
+            for model in (
+                AgentProfile,
+                AgentSkill,
+                Disposition,
+                DispositionSet,
+                NotReadyReason,
+                Queue,
+                QueueSkill,
+            )
+        }
+
+    call_command("seed_demo", stdout=StringIO())
+    first = counts()
+    call_command("seed_demo", stdout=StringIO())
+
+    assert counts() == first
+    assert {q.name: sorted(q.channels) for q in Queue.objects.all()} == {
+        "Billing": ["email", "sms"],
+        "Sales": ["chat", "voice"],
+        "Support": ["chat", "email", "voice"],
+    }
+    for queue in Queue.objects.all():
+        assert queue.disposition_set is not None and queue.disposition_set.dispositions.exists()
+        assert queue.required_skills.count() == 1
+    assert set(NotReadyReason.objects.values_list("code", flat=True)) >= {
+        "break",
+        "lunch",
+        "training",
+        "meeting",
+    }
+    # The human demo agent receives work from every queue once available; the simulated agents
+    # exist for simulate_traffic, each in the queues its skills serve.
+    agent = AgentProfile.objects.get(user__username="agent")
+    assert set(agent.queues.values_list("name", flat=True)) == {"Billing", "Sales", "Support"}
+    assert set(agent.skills.values_list("skill__name", flat=True)) == {"billing", "sales", "support"}
+    assert agent.capacities.filter(channel="voice", capacity=1).exists()
+    simulated = AgentProfile.objects.filter(user__username__startswith="sim-agent-")
+    assert simulated.count() == 6
+    for profile in simulated:
+        skills = set(profile.skills.values_list("skill__name", flat=True))
+        assert len(skills) == 2
+        assert set(profile.queues.values_list("required_skills__skill__name", flat=True)) == skills

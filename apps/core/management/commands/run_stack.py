@@ -1,9 +1,15 @@
-"""`manage.py run_stack`: web (daphne: HTTP + websockets), a Celery worker and beat, together.
+"""`manage.py run_stack`: web (daphne: HTTP + websockets), a Celery worker, beat and the traffic
+simulator (manage.py simulate_traffic, so the demo wallboard lives), together.
 
 `make run` ends here. Each process runs in its own session so that Ctrl-C reaches only this
 supervisor, which then stops every child in order (TERM, then KILL after a grace period) and
-never leaves a worker or beat behind. If any child dies, the others are stopped too: a
-half-running stack would look alive while silently not doing scheduled work.
+never leaves a worker or beat behind. If the web, worker or beat dies, the others are stopped
+too: a half-running stack would look alive while silently not doing scheduled work. The
+simulator is demo traffic, not part of the product: its exit is reported and the stack goes on.
+
+Embedded mode (no REDIS_URL): each process has its own in-memory channel layer, so every child
+but the web one gets SWITCHBOARD_EVENT_RELAY, the web process's internal event endpoint, and
+their events reach the websockets through it (apps.core.layers).
 """
 
 from __future__ import annotations
@@ -26,20 +32,33 @@ GRACE_SECONDS = 10
 class Child:
     name: str
     argv: list[str]
+    env: dict[str, str] | None = None  # None: this process's environment
+    essential: bool = True  # when it exits, the whole stack stops
     process: subprocess.Popen[bytes] | None = None
 
 
 class Command(BaseCommand):
-    help = "Start web (daphne), Celery worker and Celery beat; Ctrl-C stops them all."
+    help = "Start web (daphne), Celery worker, Celery beat and the traffic simulator; Ctrl-C stops them all."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
         parser.add_argument("--no-worker", action="store_true", help="Do not start the Celery worker.")
         parser.add_argument("--no-beat", action="store_true", help="Do not start Celery beat.")
+        parser.add_argument(
+            "--no-simulator",
+            action="store_true",
+            help="Do not start the traffic simulator (simulate_traffic).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         python = sys.executable
+        # Children other than web relay their events to it in embedded mode; web never does.
+        relayed = dict(os.environ)
+        relayed.pop("SWITCHBOARD_EVENT_RELAY", None)
+        web_env = dict(relayed)
+        if not settings.REDIS_URL:
+            relayed["SWITCHBOARD_EVENT_RELAY"] = relay_url(options["host"], options["port"])
         children = [
             Child(
                 "web",
@@ -53,6 +72,7 @@ class Command(BaseCommand):
                     str(options["port"]),
                     "config.asgi:application",
                 ],
+                env=web_env,
             ),
         ]
         if not options["no_worker"]:
@@ -71,6 +91,7 @@ class Command(BaseCommand):
                         "-n",
                         "worker@%h",
                     ],
+                    env=relayed,
                 )
             )
         if not options["no_beat"]:
@@ -79,7 +100,13 @@ class Command(BaseCommand):
                 Child(
                     "beat",
                     [python, "-m", "celery", "-A", "config", "beat", "--loglevel=INFO", "-s", beat_schedule],
+                    env=relayed,
                 )
+            )
+        if not options["no_simulator"]:
+            manage = os.path.join(str(settings.BASE_DIR), "manage.py")
+            children.append(
+                Child("simulator", [python, manage, "simulate_traffic"], env=relayed, essential=False)
             )
 
         stopping = {"flag": False}
@@ -91,7 +118,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, request_stop)
 
         for child in children:
-            child.process = subprocess.Popen(child.argv, start_new_session=True)
+            child.process = subprocess.Popen(child.argv, start_new_session=True, env=child.env)
             self.stdout.write(f"started {child.name} (pid {child.process.pid})")
         self.stdout.write(
             self.style.SUCCESS(
@@ -101,11 +128,19 @@ class Command(BaseCommand):
         self.stdout.write(DEMO_LOGINS)
 
         exit_code = 0
+        reported: set[str] = set()
         try:
             while not stopping["flag"]:
                 for child in children:
                     assert child.process is not None
                     code = child.process.poll()
+                    if code is not None and not child.essential:
+                        if child.name not in reported:
+                            self.stderr.write(
+                                f"{child.name} exited with code {code}; the stack goes on without it"
+                            )
+                            reported.add(child.name)
+                        continue
                     if code is not None:
                         self.stderr.write(f"{child.name} exited with code {code}; stopping the stack")
                         exit_code = code or 1
@@ -134,6 +169,18 @@ class Command(BaseCommand):
                 _signal_group(child.process, signal.SIGKILL)
                 child.process.wait()
             self.stdout.write(f"stopped {child.name}")
+
+
+def relay_url(host: str, port: int) -> str:
+    """The web process's event endpoint as the other children reach it: over loopback when
+    daphne listens on every interface."""
+    if host in {"", "0.0.0.0"}:  # noqa: S104 - a bind address read, not one we bind to
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}/internal/events/"
 
 
 def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:

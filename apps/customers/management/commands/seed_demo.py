@@ -1,4 +1,6 @@
-"""`manage.py seed_demo`: demo users per role and a few hundred realistic customers.
+"""`manage.py seed_demo`: demo users per role and a few hundred realistic customers, then the
+demo contact center (queues, skills, dispositions, agents: `seed_contact_center` of the
+interactions app, run by name so that this lower app imports nothing from it).
 
 Idempotent (customers carry external ids "demo-<n>", users are looked up by username: a second
 run adds nothing) and deterministic (fixed random seed: every run and every machine gets the same
@@ -14,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import phonenumbers
+from django.apps import apps as django_apps
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
@@ -288,6 +292,8 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(f"Demo data ready: {created} customers created, {total} demo customers.")
         )
+        if django_apps.is_installed("apps.interactions"):
+            call_command("seed_contact_center", stdout=self.stdout)
         self.stdout.write("Demo logins (username / password):")
         for username, password, role, _, _ in DEMO_USERS:
             self.stdout.write(f"  {role.value:<11} {username} / {password}")
