@@ -150,8 +150,28 @@ EXPECTED: dict[str, Rule] = {
     "accounts:login": public(anonymous=_ok(200), signed_in=Outcome(frozenset({302}), "/")),
     "accounts:logout": public(anonymous=_ok(405), signed_in=_ok(405)),  # POST only
     # workspaces: each role's home
-    "workspaces:desk": page(AGENT_SIDE),
-    "workspaces:wallboard": page(SUPERVISION),
+    # The agent desktop: agents open their own interactions and their queues' (404 for the
+    # walk's others, which the walk's interaction is); actions are POST only.
+    "interactions:desk": page(AGENT_SIDE),
+    "interactions:desk-work": page(AGENT_SIDE),
+    "interactions:desk-history": page(AGENT_SIDE),
+    "interactions:desk-presence": page(AGENT_SIDE, 405),
+    "interactions:desk-interaction": page(AGENT_SIDE, 200, 404, params={"pk": "interaction"}),
+    "interactions:desk-conversation": page(AGENT_SIDE, 200, 404, params={"pk": "interaction"}),
+    "interactions:desk-reply": page(AGENT_SIDE, 405, params={"pk": "interaction"}),
+    "interactions:desk-notes": page(AGENT_SIDE, 405, params={"pk": "interaction"}),
+    "interactions:desk-wrap-up": page(AGENT_SIDE, 405, params={"pk": "interaction"}),
+    "interactions:desk-transfer": page(AGENT_SIDE, 405, params={"pk": "interaction"}),
+    "interactions:desk-conference": page(AGENT_SIDE, 405, params={"pk": "interaction"}),
+    "interactions:desk-voice": page(AGENT_SIDE, 405, params={"pk": "interaction"}),
+    "interactions:desk-act": page(AGENT_SIDE, 405, params={"pk": "interaction"}),
+    "interactions:participant-leave": page(AGENT_SIDE, 405, params={"participant_id": "interaction"}),
+    # The wallboard and its actions (POST only).
+    "interactions:wallboard": page(SUPERVISION),
+    "interactions:wallboard-board": page(SUPERVISION),
+    "interactions:wallboard-presence": page(SUPERVISION, 405),
+    "interactions:wallboard-transfer": page(SUPERVISION, 405, params={"pk": "interaction"}),
+    "interactions:wallboard-monitor": page(SUPERVISION, 405, params={"pk": "interaction"}),
     "workspaces:campaigns": page(CAMPAIGNS),
     # customer pages
     "customers:list": page(EVERYONE),
@@ -198,6 +218,15 @@ EXPECTED: dict[str, Rule] = {
     "api:interaction-end": api(AGENT_SIDE, 405, params={"pk": "interaction"}),
     "api:interaction-wrap-up": api(AGENT_SIDE, 405, params={"pk": "interaction"}),
     "api:interaction-abandon": api(SUPERVISION, 405, params={"pk": "interaction"}),
+    # Transfers, notes, call control: the service then decides on whose interaction, in which state.
+    "api:interaction-transfer": api(AGENT_SIDE, 405, params={"pk": "interaction"}),  # POST only
+    "api:interaction-notes": api(AGENT_SIDE, 405, params={"pk": "interaction"}),
+    "api:interaction-voice": api(AGENT_SIDE, 405, params={"pk": "interaction"}),
+    "api:interaction-conference": api(AGENT_SIDE, 405, params={"pk": "interaction"}),
+    "api:interaction-monitor": api(SUPERVISION, 405, params={"pk": "interaction"}),
+    "api:interaction-participants": api(AGENT_SIDE, 200, 404, params={"pk": "interaction"}),
+    # POST only: the method is refused before any participant is looked up.
+    "api:participant-leave": api(AGENT_SIDE, 405, params={"pk": "interaction"}),
     "api:queue-list": api(EVERYONE),
     "api:queue-detail": api(EVERYONE, params={"pk": "queue"}),
     "api:agent-list": api(AGENT_SIDE),
@@ -206,6 +235,11 @@ EXPECTED: dict[str, Rule] = {
     "api:disposition-list": api(EVERYONE),
     "api:disposition-detail": api(EVERYONE, params={"pk": "disposition"}),
     "api-schema": api(ANY_SIGNED_IN),
+    # The embedded mode's event relay (apps.core.views): POST only, admitted by an HMAC signature
+    # alone, so everyone, signed in or not, gets 405 (GET) or 403 (POST without a signature).
+    "core:event-relay": Rule(
+        dict.fromkeys((ANONYMOUS, *SIGNED_IN), _ok(403, 405)), denied=frozenset({ANONYMOUS, *SIGNED_IN})
+    ),
     "api-docs": page(ANY_SIGNED_IN),
     # Django admin
     "admin:index": admin(),
@@ -364,6 +398,12 @@ def _value_for(found: Found, rule: Rule, objects: Mapping[str, Any]) -> Callable
             return str(objects[rule.params[param]].pk)
         if param == "pk":
             return str(objects["customer"].pk)
+        if param == "agent_id":
+            return str(objects["agent"].pk)
+        if param == "action":  # the desk's interaction actions and voice controls
+            return "hold"
+        if param == "mode":  # the wallboard's monitoring modes
+            return "listen"
         if param == "cp_pk":
             return str(objects["contact_point"].pk)
         if param == "id":

@@ -170,8 +170,8 @@ def _work_context(request: HttpRequest) -> dict[str, Any]:
     }
 
 
-@require_GET
 @role_required(*AGENT_ROLES)
+@require_GET
 def desk(request: HttpRequest) -> HttpResponse:
     context = _work_context(request)
     services.agent_seen(user_id=_user(request).pk)
@@ -188,14 +188,14 @@ def desk(request: HttpRequest) -> HttpResponse:
     return render(request, "interactions/desk.html", context)
 
 
-@require_GET
 @role_required(*AGENT_ROLES)
+@require_GET
 def desk_work(request: HttpRequest) -> HttpResponse:
     return render(request, "interactions/_desk_work.html", _work_context(request))
 
 
-@require_GET
 @role_required(*AGENT_ROLES)
+@require_GET
 def desk_history(request: HttpRequest) -> HttpResponse:
     agent = services.agent_profile_for(user=_user(request))
     return render(
@@ -203,8 +203,8 @@ def desk_history(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require_POST
 @role_required(*AGENT_ROLES)
+@require_POST
 @_domain_errors
 def desk_presence(request: HttpRequest) -> HttpResponse:
     form = PresenceForm(request.POST)
@@ -271,15 +271,15 @@ def _panel_context(request: HttpRequest, interaction: Interaction) -> dict[str, 
     return context
 
 
-@require_GET
 @role_required(*AGENT_ROLES)
+@require_GET
 def desk_interaction(request: HttpRequest, pk: int) -> HttpResponse:
     interaction = _visible(request, pk)
     return render(request, "interactions/_desk_panel.html", _panel_context(request, interaction))
 
 
-@require_GET
 @role_required(*AGENT_ROLES)
+@require_GET
 def desk_conversation(request: HttpRequest, pk: int) -> HttpResponse:
     interaction = _visible(request, pk)
     return render(
@@ -296,8 +296,8 @@ _SIMPLE_ACTIONS: dict[str, Callable[..., Interaction]] = {
 }
 
 
-@require_POST
 @role_required(*AGENT_ROLES)
+@require_POST
 @_domain_errors
 def desk_act(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     run = _SIMPLE_ACTIONS.get(action)
@@ -308,8 +308,8 @@ def desk_act(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     return _changed(interaction.pk)
 
 
-@require_POST
 @role_required(*AGENT_ROLES)
+@require_POST
 @_domain_errors
 def desk_reply(request: HttpRequest, pk: int) -> HttpResponse:
     interaction = _visible(request, pk)
@@ -327,8 +327,8 @@ def desk_reply(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@require_POST
 @role_required(*AGENT_ROLES)
+@require_POST
 @_domain_errors
 def desk_notes(request: HttpRequest, pk: int) -> HttpResponse:
     interaction = _visible(request, pk)
@@ -341,8 +341,8 @@ def desk_notes(request: HttpRequest, pk: int) -> HttpResponse:
     return HttpResponse("Notes saved.", content_type="text/plain")
 
 
-@require_POST
 @role_required(*AGENT_ROLES)
+@require_POST
 @_domain_errors
 def desk_wrap_up(request: HttpRequest, pk: int) -> HttpResponse:
     interaction = _visible(request, pk)
@@ -359,8 +359,8 @@ def desk_wrap_up(request: HttpRequest, pk: int) -> HttpResponse:
     return _changed(interaction.pk)
 
 
-@require_POST
 @role_required(*AGENT_ROLES)
+@require_POST
 @_domain_errors
 def desk_voice(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     if action not in ("hold", "resume", "mute", "unmute"):
@@ -370,8 +370,8 @@ def desk_voice(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     return _changed(interaction.pk)
 
 
-@require_POST
 @role_required(*AGENT_ROLES)
+@require_POST
 @_domain_errors
 def desk_transfer(request: HttpRequest, pk: int) -> HttpResponse:
     interaction = _visible(request, pk)
@@ -387,8 +387,8 @@ def desk_transfer(request: HttpRequest, pk: int) -> HttpResponse:
     return _changed(interaction.pk)
 
 
-@require_POST
 @role_required(*AGENT_ROLES)
+@require_POST
 @_domain_errors
 def desk_conference(request: HttpRequest, pk: int) -> HttpResponse:
     interaction = _visible(request, pk)
@@ -404,8 +404,8 @@ def desk_conference(request: HttpRequest, pk: int) -> HttpResponse:
     return _changed(interaction.pk)
 
 
-@require_POST
 @role_required(*AGENT_ROLES)
+@require_POST
 @_domain_errors
 def participant_leave(request: HttpRequest, participant_id: int) -> HttpResponse:
     """Drop someone from a call: the call's agent removes a conferenced party; a supervisor
@@ -444,8 +444,8 @@ def _board_context() -> dict[str, Any]:
     }
 
 
-@require_GET
 @role_required(*SUPERVISION)
+@require_GET
 def wallboard(request: HttpRequest) -> HttpResponse:
     since = timezone.now() - dt.timedelta(days=1)
     crm = Customer.objects.aggregate(
@@ -457,14 +457,14 @@ def wallboard(request: HttpRequest) -> HttpResponse:
     return render(request, "interactions/wallboard.html", context)
 
 
-@require_GET
 @role_required(*SUPERVISION)
+@require_GET
 def wallboard_board(request: HttpRequest) -> HttpResponse:
     return render(request, "interactions/_wallboard_board.html", _board_context())
 
 
-@require_POST
 @role_required(*SUPERVISION)
+@require_POST
 @_domain_errors
 def wallboard_agent_presence(request: HttpRequest, agent_id: int) -> HttpResponse:
     form = PresenceForm(request.POST)
@@ -481,8 +481,8 @@ def wallboard_agent_presence(request: HttpRequest, agent_id: int) -> HttpRespons
     return _changed()
 
 
-@require_POST
 @role_required(*SUPERVISION)
+@require_POST
 @_domain_errors
 def wallboard_transfer(request: HttpRequest, pk: int) -> HttpResponse:
     interaction = _visible(request, pk)
@@ -498,8 +498,8 @@ def wallboard_transfer(request: HttpRequest, pk: int) -> HttpResponse:
     return _changed(interaction.pk)
 
 
-@require_POST
 @role_required(*SUPERVISION)
+@require_POST
 @_domain_errors
 def wallboard_monitor(request: HttpRequest, pk: int, mode: str) -> HttpResponse:
     if mode not in ("listen", "whisper", "barge"):
