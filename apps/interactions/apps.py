@@ -37,6 +37,11 @@ class InteractionsConfig(AppConfig):
     }
 
     def ready(self) -> None:
-        from apps.interactions import timeline
+        from django.contrib.auth.signals import user_logged_out
+
+        from apps.interactions import signals, timeline
 
         timeline.register()
+        user_logged_out.connect(
+            signals.agent_offline_on_logout, dispatch_uid="interactions.agent_offline_on_logout"
+        )

@@ -92,6 +92,10 @@
     }
   }
 
+  // The page's one socket, and whether reconnecting is held back (Live.suspend/resume: the
+  // browser tests use them to drop the connection at a moment of their choosing).
+  const link = { socket: null, suspended: false, reopen: null };
+
   function connect({ path, onOpen, onEvent }) {
     const status = document.getElementById("live-status");
     let delay = 1000;
@@ -104,6 +108,8 @@
     function open() {
       const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
       const socket = new WebSocket(scheme + window.location.host + path);
+      link.socket = socket;
+      link.reopen = open;
       socket.addEventListener("open", () => {
         delay = 1000;
         show("live", "Live");
@@ -132,6 +138,7 @@
           return;
         }
         show("down", "Reconnecting…");
+        if (link.suspended) return;
         setTimeout(open, delay);
         delay = Math.min(delay * 2, 15000);
       });
@@ -154,5 +161,15 @@
     });
   });
 
-  window.Live = { connect, reload, tick };
+  function suspend() {
+    link.suspended = true;
+    if (link.socket) link.socket.close();
+  }
+
+  function resume() {
+    link.suspended = false;
+    if (link.reopen && (!link.socket || link.socket.readyState === WebSocket.CLOSED)) link.reopen();
+  }
+
+  window.Live = { connect, reload, tick, suspend, resume };
 })();

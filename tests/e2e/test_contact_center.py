@@ -207,3 +207,33 @@ def test_offer_pops_on_the_desk_the_wallboard_moves_and_the_wrap_up_reaches_the_
     assert "Live chat (inbound) · Support · closed" in entry.inner_text()
     assert "Disposition: Resolved" in entry.inner_text()
     assert "Order 1042 ships today" in entry.inner_text()
+
+
+def test_an_offer_made_while_the_desk_was_disconnected_shows_once_it_reconnects(
+    daphne: Any, chromium: Any, make_user: Callable[..., User]
+) -> None:
+    # Given an available agent on the desk
+    queue = Queue.objects.create(name="Sales", channels=["chat"], offer_timeout_seconds=300)
+    agent_user = make_user("Agent", username="amy", password=PASSWORD)
+    agent_profile_for(user=agent_user).queues.add(queue)
+    token = Token.objects.create(user=make_user("Supervisor")).key
+    desk = _signed_in_page(chromium, daphne.origin, "amy")
+    desk.wait_for_selector("#live-status[data-state=live]")
+    desk.select_option("#presence-select", "available")
+    desk.wait_for_selector("#my-state:text('Available')")
+    _mark_not_reloaded(desk)
+
+    # When its websocket drops and an offer is made meanwhile (its event reaches no one)
+    desk.evaluate("Live.suspend()")
+    desk.wait_for_selector("#live-status[data-state=down]")
+    created = _api_post(daphne.origin, "/api/v1/interactions/", token, {"queue": queue.pk, "channel": "chat"})
+    assert created["status"] == "offered"
+    desk.wait_for_timeout(1500)
+    assert desk.locator(".offer").count() == 0
+
+    # Then the reconnect reloads the desk's state, and the offer is there, without a page reload
+    desk.evaluate("Live.resume()")
+    desk.wait_for_selector("#live-status[data-state=live]")
+    desk.locator(".offer").wait_for()
+    desk.locator("#my-state:text('Offered')").wait_for()
+    assert _still_same_page(desk)

@@ -422,3 +422,16 @@ def test_supervisor_reassigns_a_waiting_interaction_to_an_available_agent(
     waiting.refresh_from_db()
     assert moved.status_code == 204, moved.content
     assert (waiting.status, waiting.agent_id) == (InteractionStatus.OFFERED, free.pk)
+
+
+def test_signing_out_takes_the_agent_offline() -> None:
+    agent = make_agent(make_queue())
+    client = _client(agent.user)
+    client.get("/desk/")
+    agent.refresh_from_db()
+    assert agent.presence == Presence.AVAILABLE
+
+    client.post("/logout/")
+
+    agent.refresh_from_db()
+    assert (agent.presence, agent.state) == (Presence.OFFLINE, AgentState.OFFLINE)
