@@ -14,13 +14,16 @@ their events reach the websockets through it (apps.core.layers).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlparse
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
@@ -120,6 +123,9 @@ class Command(BaseCommand):
         for child in children:
             child.process = subprocess.Popen(child.argv, start_new_session=True, env=child.env)
             self.stdout.write(f"started {child.name} (pid {child.process.pid})")
+            if child.name == "web":
+                # The others publish events to it from their first second: let it listen first.
+                _wait_listening(options["host"], options["port"], child.process)
         self.stdout.write(
             self.style.SUCCESS(
                 f"\nSwitchboard is running on http://{options['host']}:{options['port']}/  (Ctrl-C stops everything)"
@@ -154,6 +160,12 @@ class Command(BaseCommand):
 
     def _stop(self, children: list[Child]) -> None:
         self.stdout.write("stopping...")
+        # The simulator first, while web still takes its last events (its agents going offline).
+        for child in children:
+            if not child.essential and child.process and child.process.poll() is None:
+                child.process.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):  # then killed with the others
+                    child.process.wait(timeout=GRACE_SECONDS / 2)
         for child in reversed(children):
             if child.process and child.process.poll() is None:
                 # TERM to the leader only: Celery's main process stops its own pool children
@@ -169,6 +181,18 @@ class Command(BaseCommand):
                 _signal_group(child.process, signal.SIGKILL)
                 child.process.wait()
             self.stdout.write(f"stopped {child.name}")
+
+
+def _wait_listening(host: str, port: int, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """Until daphne accepts connections, it exits, or the timeout passes (then go on anyway)."""
+    address = urlparse(relay_url(host, port)).hostname or "127.0.0.1"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with socket.create_connection((address, port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
 
 
 def relay_url(host: str, port: int) -> str:
