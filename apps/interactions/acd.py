@@ -38,8 +38,9 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, IntegerField, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -109,13 +110,20 @@ def event_add(
     )
 
 
-def agent_refresh_state(agent: AgentProfile, now: dt.datetime) -> bool:
+def agent_refresh_state(agent: AgentProfile, now: dt.datetime, *, offered: bool = False) -> bool:
     """Derive the agent's shown state from presence and held interactions and record a change
-    in the history. The agent row must be locked. Returns whether the state changed."""
-    held = set(
-        Interaction.objects.filter(agent=agent, status__in=HOLDING_STATUSES)
-        .values_list("status", flat=True)
-        .distinct()
+    in the history. The agent row must be locked. Returns whether the state changed.
+
+    offered=True: the caller has just offered the agent an interaction, so the state is
+    OFFERED (it outranks every other) and the held interactions need not be read."""
+    held = (
+        {InteractionStatus.OFFERED}
+        if offered
+        else set(
+            Interaction.objects.filter(agent=agent, status__in=HOLDING_STATUSES)
+            .values_list("status", flat=True)
+            .distinct()
+        )
     )
     if InteractionStatus.OFFERED in held:
         state = AgentState.OFFERED
@@ -134,6 +142,10 @@ def agent_refresh_state(agent: AgentProfile, now: dt.datetime) -> bool:
     else:
         state = AgentState.OFFLINE
     reason_id = agent.not_ready_reason_id if state == AgentState.NOT_READY else None
+    if agent.state == state and state not in (AgentState.OFFLINE, AgentState.NOT_READY):
+        # Only this function sets a state other than the default, and it opens the history row
+        # of that state (no reason) at the same time: nothing to record, nothing to read.
+        return False
     current = (
         AgentStateChange.objects.filter(agent=agent, ended_at__isnull=True).order_by("-started_at").first()
     )
@@ -143,24 +155,55 @@ def agent_refresh_state(agent: AgentProfile, now: dt.datetime) -> bool:
         current.ended_at = now
         current.save(update_fields=["ended_at"])
     AgentStateChange.objects.create(agent=agent, state=state, reason_id=reason_id, started_at=now)
-    agent.state = state
-    agent.state_since = now
-    agent.version = F("version") + 1
-    agent.save(update_fields=["state", "state_since", "version"])
-    agent.refresh_from_db(fields=["version"])
+    _agent_update(agent, add={"version": 1}, assign={"state": state, "state_since": now})
     return True
 
 
-def load_change(agent: AgentProfile, channel: str, delta: int) -> None:
-    """Add delta to the agent's load on a channel; the agent row must be locked."""
+def _agent_update(
+    agent: AgentProfile, *, add: dict[str, int], assign: dict[str, object] | None = None
+) -> None:
+    """One UPDATE of the (locked) agent row that adds to counters and sets fields, reading the
+    counters back with RETURNING: the object then matches the row, without the second query a
+    save() of F() expressions and refresh_from_db() cost (routing's hottest path runs this)."""
+    meta = AgentProfile._meta
+    quote = connection.ops.quote_name
+
+    def column(name: str) -> str:
+        return quote(str(meta.get_field(name).column))  # type: ignore[union-attr]
+
+    parts: list[str] = []
+    params: list[Any] = []
+    for name, delta in add.items():
+        parts.append(f"{column(name)} = {column(name)} + %s")
+        params.append(delta)
+    for name, value in (assign or {}).items():
+        parts.append(f"{column(name)} = %s")
+        params.append(meta.get_field(name).get_db_prep_save(value, connection=connection))  # type: ignore[union-attr]
+    returned = ", ".join(column(name) for name in add)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(meta.db_table)} SET {', '.join(parts)} WHERE {column('id')} = %s "  # noqa: S608 - names from the model
+            f"RETURNING {returned}",
+            [*params, agent.pk],
+        )
+        row = cursor.fetchone()
+    assert row is not None, f"agent {agent.pk} vanished"
+    for name, value in zip(add, row, strict=True):
+        setattr(agent, name, value)
+    for name, value in (assign or {}).items():
+        setattr(agent, name, value)
+
+
+def load_change(
+    agent: AgentProfile, channel: str, delta: int, *, assign: dict[str, object] | None = None
+) -> None:
+    """Add delta to the agent's load on a channel (and set the fields in assign, in the same
+    statement); the agent row must be locked."""
     AgentCapacity.objects.filter(agent=agent, channel=channel).update(load=F("load") + delta)
-    agent.total_load = F("total_load") + delta
-    fields = ["total_load"]
+    add = {"total_load": delta}
     if channel in REAL_TIME_CHANNELS:
-        agent.real_time_load = F("real_time_load") + delta
-        fields.append("real_time_load")
-    agent.save(update_fields=fields)
-    agent.refresh_from_db(fields=["total_load", "real_time_load"])
+        add["real_time_load"] = delta
+    _agent_update(agent, add=add, assign=assign)
 
 
 def _offer(interaction: Interaction, agent: AgentProfile, queue: Queue, now: dt.datetime) -> None:
@@ -172,9 +215,7 @@ def _offer(interaction: Interaction, agent: AgentProfile, queue: Queue, now: dt.
     interaction.version += 1
     interaction.save(update_fields=["status", "agent", "offered_at", "offer_expires_at", "version"])
     event_add(interaction, kind="offered", from_status=InteractionStatus.QUEUED, at=now)
-    load_change(agent, interaction.channel, +1)
-    agent.last_offer_at = now
-    agent.save(update_fields=["last_offer_at"])
+    load_change(agent, interaction.channel, +1, assign={"last_offer_at": now})
     events.interaction_changed(interaction)
     if queue.auto_accept:
         interaction.status = InteractionStatus.ACTIVE
@@ -188,7 +229,7 @@ def _offer(interaction: Interaction, agent: AgentProfile, queue: Queue, now: dt.
         events.interaction_changed(interaction)
     else:
         events.offer_expiry_schedule(interaction)
-    agent_refresh_state(agent, now)
+    agent_refresh_state(agent, now, offered=not queue.auto_accept)
     events.agent_changed(agent)
 
 
@@ -208,10 +249,16 @@ def eligible_agents(interaction: Interaction, queue: Queue) -> QuerySet[AgentPro
             )
         )
     )
-    for skill_id, min_level in QueueSkill.objects.filter(queue=queue).values_list("skill_id", "min_level"):
-        agents = agents.filter(
-            Exists(AgentSkill.objects.filter(agent=OuterRef("pk"), skill_id=skill_id, level__gte=min_level))
+    # The queue's skill requirements are part of the one statement (no requirement the agent
+    # misses), not read first: the look runs this query twice per offer.
+    unmet = QueueSkill.objects.filter(queue=queue).exclude(
+        Exists(
+            AgentSkill.objects.filter(
+                agent=OuterRef(OuterRef("pk")), skill=OuterRef("skill"), level__gte=OuterRef("min_level")
+            )
         )
+    )
+    agents = agents.exclude(Exists(unmet))
     refused = InteractionEvent.objects.filter(
         interaction_id=interaction.pk, kind__in=("rejected", "offer_timeout"), agent=OuterRef("pk")
     )
@@ -245,25 +292,21 @@ def waiting_for(agent: AgentProfile) -> QuerySet[Interaction]:
     interaction's, then the oldest)."""
     if agent.presence != Presence.AVAILABLE or agent.real_time_load:
         return Interaction.objects.none()
-    channels = list(
-        AgentCapacity.objects.filter(agent=agent, load__lt=F("capacity")).values_list("channel", flat=True)
+    # One statement (free channels, active queues, skills as subqueries): the look runs it
+    # after every offer it makes.
+    channels = AgentCapacity.objects.filter(agent=agent, load__lt=F("capacity")).values("channel")
+    queues = Queue.objects.filter(agents=agent, is_active=True).values("pk")
+    unmet = QueueSkill.objects.filter(queue=OuterRef("queue_id")).exclude(
+        Exists(
+            AgentSkill.objects.filter(agent=agent, skill=OuterRef("skill"), level__gte=OuterRef("min_level"))
+        )
     )
-    queue_ids = set(agent.queues.filter(is_active=True).values_list("pk", flat=True))
-    levels = dict(AgentSkill.objects.filter(agent=agent).values_list("skill_id", "level"))
-    for queue_id, skill_id, min_level in QueueSkill.objects.filter(queue_id__in=queue_ids).values_list(
-        "queue_id", "skill_id", "min_level"
-    ):
-        if levels.get(skill_id, 0) < min_level:
-            queue_ids.discard(queue_id)
-    if not channels or not queue_ids:
-        return Interaction.objects.none()
     refused = InteractionEvent.objects.filter(
         interaction=OuterRef("pk"), kind__in=("rejected", "offer_timeout"), agent=agent
     )
     return (
-        Interaction.objects.filter(
-            status=InteractionStatus.QUEUED, queue_id__in=queue_ids, channel__in=channels
-        )
+        Interaction.objects.filter(status=InteractionStatus.QUEUED, queue__in=queues, channel__in=channels)
+        .exclude(Exists(unmet))
         .exclude(Exists(refused))
         .annotate(rank=F("priority") + F("queue__priority"))
         .order_by("-rank", "queued_at", "pk")
@@ -276,8 +319,12 @@ def waiting_for(agent: AgentProfile) -> QuerySet[Interaction]:
 def interaction_look(interaction_id: int) -> LookResult:
     """One attempt to offer a queued interaction to the best eligible agent."""
     with transaction.atomic():
+        # The queue comes in the same read; only the interaction's row is locked.
         interaction = (
-            Interaction.objects.select_for_update(skip_locked=True).filter(pk=interaction_id).first()
+            Interaction.objects.select_related("queue")
+            .select_for_update(skip_locked=True, of=("self",))
+            .filter(pk=interaction_id)
+            .first()
         )
         if interaction is None:
             still_queued = Interaction.objects.filter(
@@ -286,16 +333,22 @@ def interaction_look(interaction_id: int) -> LookResult:
             return LookResult(Outcome.CONTENDED if still_queued else Outcome.NOTHING)
         if interaction.status != InteractionStatus.QUEUED or interaction.queue_id is None:
             return LookResult(Outcome.NOTHING)
-        queue = Queue.objects.get(pk=interaction.queue_id)
+        queue = interaction.queue
+        assert queue is not None
         if not queue.is_active:
             return LookResult(Outcome.NOTHING)
         candidates = eligible_agents(interaction, queue)
         agent = candidates.select_for_update(skip_locked=True, of=("self",)).first()
         if agent is None:
             return LookResult(Outcome.CONTENDED if candidates.exists() else Outcome.NOTHING)
-        # The candidate query read its snapshot before the lock; with the row locked, a fresh
-        # read is the truth (loads only change under this lock).
-        if not eligible_agents(interaction, queue).filter(pk=agent.pk).exists():
+        # The candidate query read its snapshot before the lock. PostgreSQL rechecks the agent
+        # row's own columns (presence, real-time load) against its newest version when it locks
+        # it, but not the subqueries: the load of the channel may have changed in between, and
+        # loads only change under this lock, so a fresh read of that one row is the truth.
+        # (Refusals of this interaction need its lock, which this look holds.)
+        if not AgentCapacity.objects.filter(
+            agent=agent, channel=interaction.channel, load__lt=F("capacity")
+        ).exists():
             return LookResult(Outcome.CONTENDED)
         _offer(interaction, agent, queue, timezone.now())
         return LookResult(Outcome.MATCHED, [interaction.pk])
