@@ -162,12 +162,17 @@ class WebsocketRefused(ConnectionError):
 
 
 class WebsocketClient:
-    """A connected socket; `receive()` returns (arrival perf_counter, decoded JSON)."""
+    """A connected socket. A reader task takes every frame as it arrives and queues
+    (arrival perf_counter, decoded JSON), so an arrival is stamped when it happens, not when the
+    test gets round to reading it; `receive()` takes the next one from that queue."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._reader = reader
         self._writer = writer
-        self.closed = False
+        self.inbox: asyncio.Queue[tuple[float, Any]] = asyncio.Queue()
+        self.server_closed = asyncio.Event()
+        self._closing = False
+        self._task = asyncio.get_running_loop().create_task(self._read())
 
     async def _frame(self) -> tuple[int, bytes]:
         head = await self._reader.readexactly(2)
@@ -194,26 +199,26 @@ class WebsocketClient:
         masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
         self._writer.write(head + mask + masked)
 
-    async def _message(self) -> bytes:
-        parts: list[bytes] = []
-        while True:
-            opcode, payload = await self._frame()
-            if opcode == 0x8:  # close
-                self.closed = True
-                raise ConnectionResetError(f"closed by server: {payload[:2].hex()}")
-            if opcode == 0x9:  # ping
-                self._send_frame(0xA, payload)
-                continue
-            if opcode == 0xA:
-                continue
-            parts.append(payload)
-            # The FIN bit of a continuation is read from the next header; servers here send
-            # whole messages, so one data frame is one message.
-            return b"".join(parts)
+    async def _read(self) -> None:
+        try:
+            while True:
+                opcode, payload = await self._frame()
+                if opcode == 0x8:  # close (the server's, or its answer to ours)
+                    if not self._closing:
+                        self._send_frame(0x8, payload[:2])
+                    return
+                if opcode == 0x9:  # ping
+                    self._send_frame(0xA, payload)
+                elif opcode in (0x1, 0x2):
+                    # Servers here send whole messages: one data frame is one message.
+                    self.inbox.put_nowait((time.perf_counter(), json.loads(payload)))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return
+        finally:
+            self.server_closed.set()
 
     async def receive(self, timeout: float = 10) -> tuple[float, Any]:
-        payload = await asyncio.wait_for(self._message(), timeout)
-        return time.perf_counter(), json.loads(payload)
+        return await asyncio.wait_for(self.inbox.get(), timeout)
 
     async def receive_json(self, timeout: float = 10) -> Any:
         return (await self.receive(timeout))[1]
@@ -225,17 +230,15 @@ class WebsocketClient:
     async def close(self, timeout: float = 10) -> None:
         """Close handshake: send close, wait for the server's close frame, drop the TCP link."""
         try:
-            if not self.closed:
-                self._send_frame(0x8, struct.pack("!H", 1000))
-                await self._writer.drain()
-                with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
-                    async with asyncio.timeout(timeout):
-                        while True:
-                            opcode, _ = await self._frame()
-                            if opcode == 0x8:
-                                break
+            if not self.server_closed.is_set():
+                self._closing = True
+                with contextlib.suppress(ConnectionError):
+                    self._send_frame(0x8, struct.pack("!H", 1000))
+                    await self._writer.drain()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.server_closed.wait(), timeout)
         finally:
-            self.closed = True
+            self._task.cancel()
             self._writer.close()
             with contextlib.suppress(ConnectionError):
                 await self._writer.wait_closed()
