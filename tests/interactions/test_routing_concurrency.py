@@ -48,7 +48,9 @@ from tests.conftest import require_postgres
 PROCESSES = 4
 PER_PROCESS = 500
 AGENTS = 50
-DEADLINE_SECONDS = 240
+# A safety net against a hang, not a speed goal (that is make bench's): the run ends as soon as
+# everything is closed, about 150 s on 2 idle cores; a loaded shared machine needs far more.
+DEADLINE_SECONDS = 600
 
 RELEASING = {"rejected", "offer_timeout", "closed", "wrap_up_timeout"}
 
