@@ -317,10 +317,12 @@ def _lock_agents_then_interaction(interaction_id: int, *, also: Iterable[int] = 
     do not exist are missing from `agents`."""
     extra = {pk for pk in also if pk is not None}
     while True:
-        agent_id, channel = (
-            Interaction.objects.filter(pk=interaction_id).values_list("agent_id", "channel").get()
+        agent_id, channel, status = (
+            Interaction.objects.filter(pk=interaction_id).values_list("agent_id", "channel", "status").get()
         )
-        conferenced = _conference_agent_ids(interaction_id) if channel in REAL_TIME_CHANNELS else set()
+        # Participants are on active calls only (ending or moving a call closes them).
+        on_call = channel in REAL_TIME_CHANNELS and status == InteractionStatus.ACTIVE
+        conferenced = _conference_agent_ids(interaction_id) if on_call else set()
         wanted = extra | conferenced | ({agent_id} if agent_id is not None else set())
         try:
             with transaction.atomic():
@@ -332,7 +334,11 @@ def _lock_agents_then_interaction(interaction_id: int, *, also: Iterable[int] = 
                 interaction = _locked(interaction_id)
                 if interaction.agent_id != agent_id:
                     raise _Reassigned
-                if channel in REAL_TIME_CHANNELS and not _conference_agent_ids(interaction_id) <= set(agents):
+                if (
+                    channel in REAL_TIME_CHANNELS
+                    and interaction.status == InteractionStatus.ACTIVE
+                    and not _conference_agent_ids(interaction_id) <= set(agents)
+                ):
                     raise _Reassigned
                 return _Held(interaction, agents.get(agent_id) if agent_id is not None else None, agents)
         except _Reassigned:
