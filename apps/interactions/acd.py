@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Exists, F, IntegerField, OuterRef, QuerySet, Subquery, Sum
+from django.db.models import Case, Exists, F, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -284,7 +284,10 @@ def _ordered(agents: QuerySet[AgentProfile], queue: Queue) -> QuerySet[AgentProf
         )
         agents = agents.annotate(skill_score=Coalesce(Subquery(score, output_field=IntegerField()), 0))
         return agents.order_by("-skill_score", idle, "pk")
-    return agents.order_by(idle, "pk")
+    # Longest idle: an agent holding no work at all before one who holds some, however long ago
+    # the busy one last freed a slot (idle_since moves only on release); then the longest idle.
+    holding = Case(When(total_load=0, then=Value(0)), default=Value(1), output_field=IntegerField())
+    return agents.order_by(holding, idle, "pk")
 
 
 def waiting_for(agent: AgentProfile) -> QuerySet[Interaction]:

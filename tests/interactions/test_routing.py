@@ -135,12 +135,25 @@ def test_each_strategy_picks_its_agent(strategy: str, expected: str) -> None:
         idle_since=now, last_offer_at=now, total_load=3
     )
     AgentProfile.objects.filter(pk=agents["least_loaded"].pk).update(
-        idle_since=now, last_offer_at=now - dt.timedelta(hours=1), total_load=0
+        idle_since=now, last_offer_at=now - dt.timedelta(hours=1), total_load=1
     )
 
     interaction = services.interaction_enqueue(queue=queue, channel="chat")
 
     assert _status(interaction)[1] == agents[expected].pk
+
+
+def test_longest_idle_prefers_an_agent_holding_no_work_over_one_freed_long_ago_but_busy() -> None:
+    queue = make_queue(channels=["chat"])
+    busy = make_agent(queue, capacity={"chat": 3})
+    free = make_agent(queue, capacity={"chat": 3})
+    first = services.interaction_enqueue(queue=queue, channel="chat")
+    assert _status(first)[1] == busy.pk  # both free: the one idle longest
+    AgentProfile.objects.filter(pk=busy.pk).update(idle_since=timezone.now() - dt.timedelta(hours=1))
+
+    second = services.interaction_enqueue(queue=queue, channel="chat")
+
+    assert _status(second)[1] == free.pk
 
 
 def test_reject_offers_to_the_next_agent_and_never_back_to_the_one_who_refused() -> None:
