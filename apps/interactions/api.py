@@ -212,14 +212,14 @@ class InteractionViewSet(
     }
 
     def get_queryset(self) -> QuerySet[Interaction]:
-        queryset = Interaction.objects.select_related("disposition", "agent__user", "queue").order_by(
-            "-created_at", "-id"
-        )
         if getattr(self, "swagger_fake_view", False):  # schema generation: no user
-            return queryset
-        user = _actor(self.request)
-        if not has_role(user, *SUPERVISION):
-            queryset = queryset.filter(Q(agent__user=user) | Q(queue__agents__user=user)).distinct()
+            return Interaction.objects.none()
+        # The rule the desk applies too: agents their own and their queues', supervisors all.
+        queryset = (
+            selectors.interactions_visible_to(user=_actor(self.request))
+            .select_related("disposition", "agent__user", "queue")
+            .order_by("-created_at", "-id")
+        )
         params = self.request.query_params
         for name in ("status", "channel", "queue"):
             if value := params.get(name):
