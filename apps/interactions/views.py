@@ -207,16 +207,16 @@ def desk_history(request: HttpRequest) -> HttpResponse:
 @require_POST
 @_domain_errors
 def desk_presence(request: HttpRequest) -> HttpResponse:
+    return _set_presence(request, services.agent_profile_for(user=_user(request)).pk)
+
+
+def _set_presence(request: HttpRequest, agent_id: int) -> HttpResponse:
+    """The desk's state selector and the wallboard's: the service decides who may change whom."""
     form = PresenceForm(request.POST)
     if not form.is_valid():
         return _bad_request(form)
-    agent = services.agent_profile_for(user=_user(request))
-    services.agent_set_presence(
-        actor=_user(request),
-        agent_id=agent.pk,
-        presence=form.cleaned_data["choice"][0],
-        reason=form.cleaned_data["choice"][1],
-    )
+    presence, reason = form.cleaned_data["choice"]
+    services.agent_set_presence(actor=_user(request), agent_id=agent_id, presence=presence, reason=reason)
     return _changed()
 
 
@@ -370,10 +370,9 @@ def desk_voice(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     return _changed(interaction.pk)
 
 
-@role_required(*AGENT_ROLES)
-@require_POST
-@_domain_errors
-def desk_transfer(request: HttpRequest, pk: int) -> HttpResponse:
+def _transfer(request: HttpRequest, pk: int) -> HttpResponse:
+    """An agent's own transfer and a supervisor's reassign: one form, one service (which
+    decides who may move what, in which state)."""
     interaction = _visible(request, pk)
     form = TransferForm(request.POST)
     if not form.is_valid():
@@ -385,6 +384,13 @@ def desk_transfer(request: HttpRequest, pk: int) -> HttpResponse:
         **form.target_kwargs(),
     )
     return _changed(interaction.pk)
+
+
+@role_required(*AGENT_ROLES)
+@require_POST
+@_domain_errors
+def desk_transfer(request: HttpRequest, pk: int) -> HttpResponse:
+    return _transfer(request, pk)
 
 
 @role_required(*AGENT_ROLES)
@@ -467,35 +473,16 @@ def wallboard_board(request: HttpRequest) -> HttpResponse:
 @require_POST
 @_domain_errors
 def wallboard_agent_presence(request: HttpRequest, agent_id: int) -> HttpResponse:
-    form = PresenceForm(request.POST)
-    if not form.is_valid():
-        return _bad_request(form)
     if not AgentProfile.objects.filter(pk=agent_id).exists():
         raise Http404("No such agent.")
-    services.agent_set_presence(
-        actor=_user(request),
-        agent_id=agent_id,
-        presence=form.cleaned_data["choice"][0],
-        reason=form.cleaned_data["choice"][1],
-    )
-    return _changed()
+    return _set_presence(request, agent_id)
 
 
 @role_required(*SUPERVISION)
 @require_POST
 @_domain_errors
 def wallboard_transfer(request: HttpRequest, pk: int) -> HttpResponse:
-    interaction = _visible(request, pk)
-    form = TransferForm(request.POST)
-    if not form.is_valid():
-        return _bad_request(form)
-    services.interaction_transfer(
-        actor=_user(request),
-        interaction_id=interaction.pk,
-        note=form.cleaned_data["note"],
-        **form.target_kwargs(),
-    )
-    return _changed(interaction.pk)
+    return _transfer(request, pk)
 
 
 @role_required(*SUPERVISION)
