@@ -49,6 +49,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 DATABASE_URL = env.str("DATABASE_URL", default="")
 REDIS_URL = env.str("REDIS_URL", default="")
+CHANNEL_LAYER_MAX_CONNECTIONS = env.int("CHANNEL_LAYER_MAX_CONNECTIONS", default=2000)
 
 INSTALLED_APPS = [
     "daphne",
@@ -143,7 +144,13 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "switchboard"},
+            # Each open websocket's consumer holds a pooled Redis connection while it waits for
+            # messages; redis-py's default pool of 100 starved a daphne with 500 wallboards
+            # (make bench, realtime). One pool per daphne process: size it for its sockets.
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "max_connections": CHANNEL_LAYER_MAX_CONNECTIONS}],
+                "prefix": "switchboard",
+            },
         }
     }
     CACHES = {
