@@ -40,13 +40,21 @@
   }
   setInterval(tick, 500);
 
-  // Values the user is editing survive a reload of the fragment around them.
+  // Values the user is editing survive a reload of the fragment around them (an event may land
+  // between choosing a disposition and clicking "Finish wrap-up"). A select that acts on change
+  // (the state selectors) is not an edit in progress: it follows the server.
+  function edited(el) {
+    if (el.tagName !== "SELECT") return el.value !== el.defaultValue;
+    if (el.closest("[hx-trigger~=change]")) return false;
+    const initial = Array.from(el.options).find((option) => option.defaultSelected) || el.options[0];
+    return initial ? el.value !== initial.value : false;
+  }
+
   function snapshot(target) {
     const kept = {};
     target.querySelectorAll("textarea[id], input[id]:not([type=hidden]), select[id]").forEach((el) => {
-      if (el.value !== el.defaultValue || el === document.activeElement || el.tagName === "SELECT") {
-        kept[el.id] = { value: el.value, focused: el === document.activeElement };
-      }
+      const focused = el === document.activeElement;
+      if (edited(el) || (focused && el.tagName !== "SELECT")) kept[el.id] = { value: el.value, focused };
     });
     return kept;
   }
@@ -55,7 +63,6 @@
     Object.entries(kept).forEach(([id, state]) => {
       const el = target.querySelector("#" + CSS.escape(id));
       if (!el) return;
-      if (el.tagName === "SELECT" && !state.focused) return; // a select follows the server
       el.value = state.value;
       if (state.focused) el.focus();
     });

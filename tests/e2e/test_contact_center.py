@@ -183,6 +183,13 @@ def test_offer_pops_on_the_desk_the_wallboard_moves_and_the_wrap_up_reaches_the_
         desk.screenshot(path=f"{folder}/desk-wrap-up.png", full_page=True)
     desk.select_option(f"#disposition-{created['id']}", label="Resolved")
     desk.fill(f"#wrap-notes-{created['id']}", "Order 1042 ships today")
+    # An event landing now reloads the panel: what the agent chose and typed must survive it.
+    desk.evaluate(
+        "id => Live.reload(document.getElementById('desk').dataset.panelUrl.replace('/0/', '/' + id + '/'), document.getElementById('panel'))",
+        created["id"],
+    )
+    assert desk.input_value(f"#disposition-{created['id']}") == str(resolved.pk)
+    assert desk.input_value(f"#wrap-notes-{created['id']}") == "Order 1042 ships today"
     desk.get_by_role("button", name="Finish wrap-up").click()
     desk.locator("#panel .status-closed").wait_for()
     desk.locator("#no-work").wait_for()
