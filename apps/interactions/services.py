@@ -615,8 +615,9 @@ def wrap_ups_expire_due(*, now: dt.datetime | None = None) -> int:
 
 def queues_overflow_due(*, now: dt.datetime | None = None) -> int:
     """Move interactions that waited longer than their queue's max wait to its overflow queue
-    (beat). The wait keeps counting from the first arrival; the interaction then looks for an
-    agent of the new queue at once. Returns how many moved."""
+    (beat), unless that queue is closed now (business hours; email moves anyway, as it queues
+    after hours). The wait keeps counting from the first arrival; the interaction then looks for
+    an agent of the new queue at once. Returns how many moved."""
     now = now or timezone.now()
     moved = 0
     for queue in Queue.objects.filter(
@@ -644,6 +645,10 @@ def _overflow(interaction_id: int, from_queue_id: int, target: Queue, now: dt.da
             .first()
         )
         if interaction is None or not target.is_active or interaction.channel not in (target.channels or []):
+            return False
+        if interaction.channel not in QUEUED_AFTER_HOURS and not target.is_open(now):
+            # A closed overflow queue has nobody to answer: the call or chat waits where it is
+            # (its own queue is open, or it would not be queued) rather than in a closed one.
             return False
         interaction.queue = target
         interaction.version += 1

@@ -343,3 +343,24 @@ def test_past_max_wait_an_interaction_overflows_and_is_offered_in_the_new_queue(
     assert [k for k, _, _ in _events(early)] == ["queued", "overflowed", "offered"]
     assert _status(fresh) == (InteractionStatus.QUEUED, None)
     assert services.queues_overflow_due() == 0
+
+
+def test_a_call_does_not_overflow_into_a_closed_queue_but_an_email_does() -> None:
+    another_day = (timezone.now() + dt.timedelta(days=2)).strftime("%a").lower()  # in UTC, the queue's zone
+    closed = make_queue(
+        name="Night", channels=["voice", "email"], business_hours={another_day: [["09:00", "17:00"]]}
+    )
+    main = make_queue(name="Day", channels=["voice", "email"], max_wait_seconds=60, overflow_queue=closed)
+    call = services.interaction_enqueue(queue=main, channel="voice")
+    email = services.interaction_enqueue(queue=main, channel="email")
+    Interaction.objects.filter(pk__in=[call.pk, email.pk]).update(
+        queued_at=timezone.now() - dt.timedelta(minutes=5)
+    )
+    assert not closed.is_open(timezone.now())
+
+    assert services.queues_overflow_due() == 1
+
+    call.refresh_from_db()
+    email.refresh_from_db()
+    assert (call.queue_id, call.status) == (main.pk, InteractionStatus.QUEUED)
+    assert (email.queue_id, email.status) == (closed.pk, InteractionStatus.QUEUED)
