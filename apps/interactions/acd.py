@@ -17,6 +17,11 @@ Exact under concurrency, with no sweep. The rules, and why they are enough:
    an agent becoming available or getting a slot back) commits first and then looks for its
    match in a new transaction. For a waiting interaction I and a free agent A, whichever of the
    two looks last started its look after the other's publish committed, so it sees the other.
+   One shortcut, which keeps the rule: a new interaction (services.interaction_enqueue) first
+   tries an offer inside its own transaction (offer_new: the row is invisible to everyone else,
+   so only the agent is locked, with SKIP LOCKED, never waited for), and only when that takes
+   no agent does it schedule the look after commit; a look that is not needed is one that
+   found nothing to match, and the fallback look is exactly the one rule 2 runs.
 3. **Contention means retry.** A look that finds its match but cannot lock it (SKIP LOCKED
    skipped a row that a plain read shows eligible) reports CONTENDED and is run again after its
    transaction ends, with a short random back-off. The lock holder is a transaction that is
@@ -316,6 +321,193 @@ def waiting_for(agent: AgentProfile) -> QuerySet[Interaction]:
     )
 
 
+# -- the hot path's candidate queries as SQL (PostgreSQL) ------------------------------------------
+#
+# eligible_agents() and waiting_for() are the definition. Compiling them costs Django ~3 ms a time
+# (subqueries, FOR UPDATE) against well under a millisecond for PostgreSQL to run them, and a
+# routed interaction runs two. On PostgreSQL the looks run the same statements written out once
+# below (same filters, same order, FOR UPDATE OF the one table SKIP LOCKED); other databases (the
+# SQLite test runs) compile the querysets. tests/interactions check both against each other.
+
+
+def _raw_sql_enabled() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _table(model: type[Any]) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _columns(model: type[Any], alias: str) -> tuple[list[str], str]:
+    """The model's concrete attnames and a select list of its columns under alias."""
+    fields = model._meta.concrete_fields
+    quote = connection.ops.quote_name
+    return [f.attname for f in fields], ", ".join(f"{alias}.{quote(f.column)}" for f in fields)
+
+
+def _converters(model: type[Any]) -> list[tuple[int, list[Any], Any]]:
+    found = []
+    for index, f in enumerate(model._meta.concrete_fields):
+        col = f.get_col(model._meta.db_table)
+        converters = connection.ops.get_db_converters(col) + f.get_db_converters(connection)
+        if converters:
+            found.append((index, converters, col))
+    return found
+
+
+_CONVERTERS: dict[tuple[str, type[Any]], list[tuple[int, list[Any], Any]]] = {}
+
+
+def _instance(model: type[Any], names: list[str], values: tuple[Any, ...] | list[Any]) -> Any:
+    """A model instance from a row of all its concrete columns, as the ORM would build it."""
+    key = (connection.vendor, model)
+    converters = _CONVERTERS.get(key)
+    if converters is None:
+        converters = _CONVERTERS[key] = _converters(model)
+    if converters:
+        values = list(values)
+        for index, functions, col in converters:
+            for function in functions:
+                values[index] = function(values[index], col, connection)
+    return model.from_db(connection.alias, names, values)
+
+
+_REFUSED_KINDS = ("rejected", "offer_timeout")
+
+
+def _agent_order(queue: Queue) -> tuple[str, list[Any]]:
+    """_ordered() as SQL over agent alias a."""
+    idle = "a.idle_since ASC NULLS FIRST"
+    if queue.strategy == RoutingStrategy.ROUND_ROBIN:
+        return f"a.last_offer_at ASC NULLS FIRST, {idle}, a.id ASC", []
+    if queue.strategy == RoutingStrategy.LEAST_OCCUPIED:
+        return f"a.total_load ASC, {idle}, a.id ASC", []
+    if queue.strategy == RoutingStrategy.MOST_SKILLED:
+        score = (
+            f"COALESCE((SELECT SUM(s.level) FROM {_table(AgentSkill)} s WHERE s.agent_id = a.id "  # noqa: S608
+            f"AND s.skill_id IN (SELECT r.skill_id FROM {_table(QueueSkill)} r WHERE r.queue_id = %s)), 0)"
+        )
+        return f"{score} DESC, {idle}, a.id ASC", [queue.pk]
+    return f"CASE WHEN a.total_load = 0 THEN 0 ELSE 1 END ASC, {idle}, a.id ASC", []
+
+
+def _eligible_agents_sql(interaction: Interaction, queue: Queue, select: str) -> tuple[str, list[Any]]:
+    """eligible_agents() as SQL: `select` over agent alias a, in the strategy's order."""
+    order, order_params = _agent_order(queue)
+    sql = (
+        f"SELECT {select} FROM {_table(AgentProfile)} a "  # noqa: S608 - names from the models
+        f"INNER JOIN {_table(AgentProfile.queues.through)} aq ON aq.agentprofile_id = a.id "
+        "WHERE a.presence = %s AND aq.queue_id = %s AND a.real_time_load = 0 "
+        f"AND EXISTS (SELECT 1 FROM {_table(AgentCapacity)} c WHERE c.agent_id = a.id "
+        "AND c.channel = %s AND c.load < c.capacity) "
+        f"AND NOT EXISTS (SELECT 1 FROM {_table(QueueSkill)} r WHERE r.queue_id = %s "
+        f"AND NOT EXISTS (SELECT 1 FROM {_table(AgentSkill)} s WHERE s.agent_id = a.id "
+        "AND s.skill_id = r.skill_id AND s.level >= r.min_level)) "
+        f"AND NOT EXISTS (SELECT 1 FROM {_table(InteractionEvent)} e WHERE e.interaction_id = %s "
+        "AND e.kind IN (%s, %s) AND e.agent_id = a.id) "
+        f"ORDER BY {order} LIMIT 1"
+    )
+    params = [
+        Presence.AVAILABLE.value,
+        queue.pk,
+        interaction.channel,
+        queue.pk,
+        interaction.pk,
+        *_REFUSED_KINDS,
+    ]
+    return sql, [*params, *order_params]
+
+
+def eligible_agent_lock(interaction: Interaction, queue: Queue) -> AgentProfile | None:
+    """The best eligible agent, locked (SKIP LOCKED): eligible_agents()...first()."""
+    if not _raw_sql_enabled():
+        return eligible_agents(interaction, queue).select_for_update(skip_locked=True, of=("self",)).first()
+    names, select = _columns(AgentProfile, "a")
+    sql, params = _eligible_agents_sql(interaction, queue, select)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} FOR UPDATE OF a SKIP LOCKED", params)
+        row = cursor.fetchone()
+    return None if row is None else _instance(AgentProfile, names, row)
+
+
+def eligible_agent_exists(interaction: Interaction, queue: Queue) -> bool:
+    if not _raw_sql_enabled():
+        return eligible_agents(interaction, queue).exists()
+    sql, params = _eligible_agents_sql(interaction, queue, "1")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone() is not None
+
+
+def _slot_free(agent: AgentProfile, channel: str) -> bool:
+    if not _raw_sql_enabled():
+        return AgentCapacity.objects.filter(agent=agent, channel=channel, load__lt=F("capacity")).exists()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {_table(AgentCapacity)} WHERE agent_id = %s AND channel = %s "  # noqa: S608
+            "AND load < capacity LIMIT 1",
+            [agent.pk, channel],
+        )
+        return cursor.fetchone() is not None
+
+
+def _waiting_for_sql(agent: AgentProfile, select: str) -> tuple[str, list[Any]]:
+    """waiting_for() as SQL: `select` over interaction alias i and its queue q, best first."""
+    sql = (
+        f"SELECT {select} FROM {_table(Interaction)} i "  # noqa: S608 - names from the models
+        f"INNER JOIN {_table(Queue)} q ON q.id = i.queue_id "
+        "WHERE i.status = %s AND q.is_active "
+        f"AND EXISTS (SELECT 1 FROM {_table(AgentProfile.queues.through)} aq "
+        "WHERE aq.queue_id = i.queue_id AND aq.agentprofile_id = %s) "
+        f"AND i.channel IN (SELECT c.channel FROM {_table(AgentCapacity)} c "
+        "WHERE c.agent_id = %s AND c.load < c.capacity) "
+        f"AND NOT EXISTS (SELECT 1 FROM {_table(QueueSkill)} r WHERE r.queue_id = i.queue_id "
+        f"AND NOT EXISTS (SELECT 1 FROM {_table(AgentSkill)} s WHERE s.agent_id = %s "
+        "AND s.skill_id = r.skill_id AND s.level >= r.min_level)) "
+        f"AND NOT EXISTS (SELECT 1 FROM {_table(InteractionEvent)} e WHERE e.interaction_id = i.id "
+        "AND e.kind IN (%s, %s) AND e.agent_id = %s) "
+        "ORDER BY (i.priority + q.priority) DESC, i.queued_at ASC, i.id ASC LIMIT 1"
+    )
+    return sql, [InteractionStatus.QUEUED.value, agent.pk, agent.pk, agent.pk, *_REFUSED_KINDS, agent.pk]
+
+
+def waiting_lock(agent: AgentProfile) -> Interaction | None:
+    """The best waiting interaction for the agent, locked (SKIP LOCKED), its queue loaded:
+    waiting_for()...first()."""
+    if not _raw_sql_enabled():
+        return (
+            waiting_for(agent)
+            .select_related("queue")
+            .select_for_update(skip_locked=True, of=("self",))
+            .first()
+        )
+    if agent.presence != Presence.AVAILABLE or agent.real_time_load:
+        return None
+    interaction_names, interaction_select = _columns(Interaction, "i")
+    queue_names, queue_select = _columns(Queue, "q")
+    sql, params = _waiting_for_sql(agent, f"{interaction_select}, {queue_select}")
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} FOR UPDATE OF i SKIP LOCKED", params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    split = len(interaction_names)
+    interaction: Interaction = _instance(Interaction, interaction_names, row[:split])
+    interaction.queue = _instance(Queue, queue_names, row[split:])
+    return interaction
+
+
+def waiting_exists(agent: AgentProfile) -> bool:
+    if not _raw_sql_enabled():
+        return waiting_for(agent).exists()
+    if agent.presence != Presence.AVAILABLE or agent.real_time_load:
+        return False
+    sql, params = _waiting_for_sql(agent, "1")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone() is not None
+
+
 # -- the two looks -------------------------------------------------------------------------------
 
 
@@ -340,18 +532,17 @@ def interaction_look(interaction_id: int) -> LookResult:
         assert queue is not None
         if not queue.is_active:
             return LookResult(Outcome.NOTHING)
-        candidates = eligible_agents(interaction, queue)
-        agent = candidates.select_for_update(skip_locked=True, of=("self",)).first()
+        agent = eligible_agent_lock(interaction, queue)
         if agent is None:
-            return LookResult(Outcome.CONTENDED if candidates.exists() else Outcome.NOTHING)
+            return LookResult(
+                Outcome.CONTENDED if eligible_agent_exists(interaction, queue) else Outcome.NOTHING
+            )
         # The candidate query read its snapshot before the lock. PostgreSQL rechecks the agent
         # row's own columns (presence, real-time load) against its newest version when it locks
         # it, but not the subqueries: the load of the channel may have changed in between, and
         # loads only change under this lock, so a fresh read of that one row is the truth.
         # (Refusals of this interaction need its lock, which this look holds.)
-        if not AgentCapacity.objects.filter(
-            agent=agent, channel=interaction.channel, load__lt=F("capacity")
-        ).exists():
+        if not _slot_free(agent, interaction.channel):
             return LookResult(Outcome.CONTENDED)
         _offer(interaction, agent, queue, timezone.now())
         return LookResult(Outcome.MATCHED, [interaction.pk])
@@ -365,18 +556,29 @@ def agent_look(agent_id: int) -> LookResult:
         if agent is None:
             return LookResult(Outcome.NOTHING)
         while True:
-            waiting = waiting_for(agent)
-            interaction = (
-                waiting.select_related("queue").select_for_update(skip_locked=True, of=("self",)).first()
-            )
+            interaction = waiting_lock(agent)
             if interaction is None:
-                if waiting.exists():
+                if waiting_exists(agent):
                     return LookResult(Outcome.CONTENDED, offered)
                 return LookResult(Outcome.MATCHED if offered else Outcome.NOTHING, offered)
             queue = interaction.queue
             assert queue is not None  # waiting_for only returns queued interactions of queues
             _offer(interaction, agent, queue, timezone.now())
             offered.append(interaction.pk)
+
+
+def offer_new(interaction: Interaction, queue: Queue) -> bool:
+    """Offer an interaction queued in the caller's transaction to the best eligible agent now,
+    if one is free and not locked (rule 2's shortcut). Returns whether it was offered; when
+    not, the caller must schedule the look after commit (after_commit(interaction_look, pk))."""
+    if not queue.is_active or interaction.status != InteractionStatus.QUEUED:
+        return False
+    agent = eligible_agent_lock(interaction, queue)
+    # The capacity read of interaction_look, for the same reason (subqueries read before the lock).
+    if agent is None or not _slot_free(agent, interaction.channel):
+        return False
+    _offer(interaction, agent, queue, timezone.now())
+    return True
 
 
 Look = Callable[[int], LookResult]

@@ -148,8 +148,9 @@ def interaction_enqueue(
     subject: str = "",
     actor: User | None = None,
 ) -> Interaction:
-    """A new interaction waits in the queue and is offered at once (after commit) when an
-    eligible agent is free. The customer is found by contact when not given.
+    """A new interaction waits in the queue and is offered at once when an eligible agent is
+    free: in this transaction when one can be locked without waiting, else by the look after
+    commit. The customer is found by contact when not given.
 
     Business hours: when the queue is closed (Queue.is_open), an email still queues there; a
     call or chat goes to the queue's after-hours queue when one is set, is active, serves the
@@ -157,7 +158,8 @@ def interaction_enqueue(
     created already finished, status "missed", with a "closed_hours" event carrying when the
     queue opens next, and never queued (queued_at stays empty, so it counts in no wait, offer
     or service level; reports count status "missed"). The caller reads the returned status.
-    Locks: the queue's row when it has a maximum size (count then insert)."""
+    Locks: the queue's row when it has a maximum size (count then insert); the agent offered
+    to, taken with SKIP LOCKED (acd.offer_new)."""
     if channel not in Channel.values:
         raise ChannelNotServed(f"{channel!r} is not a channel.")
     if channel not in (queue.channels or []):
@@ -199,7 +201,9 @@ def interaction_enqueue(
             data={"after_hours_of": queue.pk} if locked.pk != queue.pk else None,
         )
         events.interaction_changed(interaction)
-        acd.after_commit(acd.interaction_look, interaction.pk)
+        # Offered at once when an agent is free (acd rule 2's shortcut), else looked for after commit.
+        if not acd.offer_new(interaction, locked):
+            acd.after_commit(acd.interaction_look, interaction.pk)
     return interaction
 
 
