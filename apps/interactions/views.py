@@ -160,8 +160,11 @@ def dispositions_for(interaction: Interaction) -> Any:
 
 
 def _work_context(request: HttpRequest) -> dict[str, Any]:
-    agent = services.agent_profile_for(user=_user(request))
-    agent = AgentProfile.objects.select_related("not_ready_reason").get(pk=agent.pk)
+    # The desk reloads this on every event: one read, and the profile is made only the first time.
+    user = _user(request)
+    agent = AgentProfile.objects.select_related("not_ready_reason").filter(user=user).first()
+    if agent is None:
+        agent = services.agent_profile_for(user=user)
     return {
         "agent": agent,
         "reasons": NotReadyReason.objects.filter(is_active=True).order_by("label"),
