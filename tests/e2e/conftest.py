@@ -60,22 +60,43 @@ def live_server(django_db_setup: None, live_server: Any) -> Any:
     return live_server
 
 
+PASSWORD = "correct-horse-battery-7"
+"""The password the browser tests give their users."""
+
+
+def sign_in(page: Any, base_url: str, username: str) -> None:
+    """Sign in through the login form, as a person would."""
+    page.goto(f"{base_url}/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/login/" not in url)
+
+
 @pytest.fixture
-def browser_page() -> Iterator[object]:
-    """A fresh page in headless Chromium (never a downloaded browser: `playwright install` is not
-    used; CI installs Debian's chromium)."""
+def chromium() -> Iterator[Any]:
+    """Headless Debian Chromium (never a downloaded browser: `playwright install` is not used;
+    CI installs Debian's chromium). Tests that need several users open a context each."""
     executable = require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
-        page = context.new_page()
-        page.set_default_timeout(15_000)
         try:
-            yield page
+            yield browser
         finally:
-            context.close()
             browser.close()
             _close_database_connections()
             _wait_for_request_threads()
+
+
+@pytest.fixture
+def browser_page(chromium: Any) -> Iterator[object]:
+    """A fresh page in its own context."""
+    context = chromium.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        yield page
+    finally:
+        context.close()

@@ -29,13 +29,12 @@ from apps.interactions.models import (
     Queue,
 )
 from apps.interactions.services import agent_profile_for
-from tests.conftest import require_chromium, require_postgres
+from tests.conftest import require_postgres
 from tests.daphne_helpers import database_url_of_current_connection, running_daphne
-from tests.e2e.conftest import CHROMIUM_ARGS, _close_database_connections
+from tests.e2e.conftest import PASSWORD, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "correct-horse-battery-7"
 NOT_RELOADED = "window.__switchboardNotReloaded"
 
 
@@ -50,29 +49,11 @@ def daphne(tmp_path: Path) -> Iterator[Any]:
         yield server
 
 
-@pytest.fixture
-def chromium() -> Iterator[Any]:
-    executable = require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-            _close_database_connections()
-
-
 def _signed_in_page(browser: Any, base_url: str, username: str) -> Any:
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="en-US")
     page = context.new_page()
     page.set_default_timeout(15_000)
-    page.goto(f"{base_url}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/login/" not in url)
+    sign_in(page, base_url, username)
     return page
 
 

@@ -21,19 +21,11 @@ from apps.customers.services.customers import (
     customer_create,
     note_add,
 )
+from tests.e2e.conftest import PASSWORD, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "correct-horse-battery-7"
 SCREENSHOT_ENV = "SWITCHBOARD_SCREENSHOT"
-
-
-def sign_in(page: Any, base_url: str, username: str) -> None:
-    page.goto(f"{base_url}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/login/" not in url)
 
 
 def test_agent_finds_customer_by_phone_and_adds_a_note(
