@@ -53,7 +53,7 @@ class _EventConsumer(AsyncJsonWebsocketConsumer, ABC):
             await self.channel_layer.group_discard(group, self.channel_name)
 
     async def event(self, message: dict[str, Any]) -> None:
-        """A published fact (apps.interactions.events.send): forwarded as is."""
+        """A published fact (apps.interactions.events.publish): forwarded as is."""
         await self.send_json(message["payload"])
 
 

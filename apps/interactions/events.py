@@ -95,20 +95,14 @@ SEND_TIMEOUT_SECONDS = 5
 
 
 def send(group: str, payload: dict[str, Any]) -> None:
-    """group_send now; failures are logged, never raised: a lost push costs a client nothing
-    but freshness, since clients reload state on (re)connect."""
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        _publisher.group_send(layer, group, {"type": "event", "payload": payload})
-    except Exception:
-        logger.exception("publishing %s to %s failed", payload.get("kind"), group)
+    """group_send now to one group (what publish does after commit, for each of its groups)."""
+    send_many([group], payload)
 
 
 def send_many(groups: list[str], payload: dict[str, Any]) -> None:
-    """send() to several groups at once (concurrently on the Redis layer); failures are logged
-    per group, never raised."""
+    """group_send now to several groups (concurrently on the Redis layer). Failures are logged
+    per group, never raised: a lost push costs a client nothing but freshness, since clients
+    reload state on (re)connect."""
     layer = get_channel_layer()
     if layer is None:
         return
