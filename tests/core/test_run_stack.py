@@ -38,6 +38,16 @@ def _descendants(pid: int) -> set[int]:
     return found
 
 
+def _command_of(pid: int) -> str:
+    """The process's full command line (`ps` cuts it at 80 columns when it has no terminal)."""
+    try:
+        return " ".join(
+            Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        ).strip()
+    except FileNotFoundError:
+        return ""
+
+
 def _relay_of(pid: int) -> str | None:
     """SWITCHBOARD_EVENT_RELAY in the process's environment, None when it has none."""
     for entry in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
@@ -84,13 +94,8 @@ def test_run_stack_serves_and_ctrl_c_stops_every_process(tmp_path: Path) -> None
                 time.sleep(0.25)
         assert status == 200
         children = _descendants(stack.pid)
-        listing = subprocess.run(
-            ["ps", "-o", "pid=,args=", "-p", ",".join(map(str, children))], capture_output=True, text=True
-        ).stdout
-        commands = {}
-        for line in listing.splitlines():
-            pid, _, args = line.strip().partition(" ")
-            commands[int(pid)] = args
+        commands = {pid: _command_of(pid) for pid in children}
+        listing = "\n".join(f"{pid} {args}" for pid, args in sorted(commands.items()))
         relays = {}
         for name, marker in (
             ("web", "daphne"),
