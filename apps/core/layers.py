@@ -1,8 +1,8 @@
 """The embedded mode's channel layer: Channels' in-memory layer, made to cross processes.
 
 Why: with no REDIS_URL every process has its own InMemoryChannelLayer, and only the web process
-(daphne) holds websockets. An event that the Celery worker (an offer's timeout), beat (wrap-up
-and overflow timers) or the traffic simulator publishes would land in a layer nobody listens to.
+(daphne) holds websockets. An event that the Celery worker (beat's offer, wrap-up and overflow
+timers run there) or the traffic simulator publishes would land in a layer nobody listens to.
 
 How: `manage.py run_stack` gives every child except the web one SWITCHBOARD_EVENT_RELAY, the URL
 of the web process's internal endpoint (apps.core.views.event_relay). In such a process

@@ -7,8 +7,10 @@ Exact under concurrency, with no sweep. The rules, and why they are enough:
    first when an interaction looks for an agent, the agent first when an agent looks for work;
    the second lock of either path is taken with SKIP LOCKED, so no path ever waits for a row
    while holding the other kind: no deadlock, and a row somebody else is deciding about is
-   skipped instead of offered twice. Loads only change with the agent row locked, and a check
-   constraint (load <= capacity) backs the arithmetic. Services acting on an offered or held
+   skipped instead of offered twice. Loads only change with the agent row locked; the slot is
+   taken by a conditional UPDATE (load = load + 1 WHERE load < capacity, _slot_take), which
+   rechecks what the candidate query read before it took the lock, and a check constraint
+   (load <= capacity) backs the arithmetic. Services acting on an offered or held
    interaction (accept, reject, end, wrap-up, abandon, timeouts) wait for the agent's lock, then
    the interaction's; if the interaction moved to another agent in between, the attempt's
    savepoint is rolled back (releasing its row locks) and the order taken again, so nothing
@@ -18,10 +20,11 @@ Exact under concurrency, with no sweep. The rules, and why they are enough:
    match in a new transaction. For a waiting interaction I and a free agent A, whichever of the
    two looks last started its look after the other's publish committed, so it sees the other.
    One shortcut, which keeps the rule: a new interaction (services.interaction_enqueue) first
-   tries an offer inside its own transaction (offer_new: the row is invisible to everyone else,
-   so only the agent is locked, with SKIP LOCKED, never waited for), and only when that takes
-   no agent does it schedule the look after commit; a look that is not needed is one that
-   found nothing to match, and the fallback look is exactly the one rule 2 runs.
+   tries an offer inside its own transaction, before its row exists (offer_new: nobody else can
+   see or lock it, so only the agent is locked, with SKIP LOCKED, never waited for, and the row
+   is inserted already offered); only when that takes no agent is it inserted queued and the
+   look scheduled after commit. A look that is not needed is one that found nothing to match,
+   and the fallback look is exactly the one rule 2 runs.
 3. **Contention means retry.** A look that finds its match but cannot lock it (SKIP LOCKED
    skipped a row that a plain read shows eligible) reports CONTENDED and is run again after its
    transaction ends, with a short random back-off. The lock holder is a transaction that is
@@ -92,7 +95,7 @@ class LookResult:
 # -- what an offer changes ----------------------------------------------------------------------
 
 
-def event_add(
+def event_build(
     interaction: Interaction,
     *,
     kind: str,
@@ -101,8 +104,10 @@ def event_add(
     agent_id: int | None = None,
     actor_id: int | None = None,
     data: dict[str, object] | None = None,
-) -> None:
-    InteractionEvent.objects.create(
+) -> InteractionEvent:
+    """The event row of a transition the interaction has just made (to its current status),
+    not saved: several are saved with one bulk_create."""
+    return InteractionEvent(
         interaction=interaction,
         kind=kind,
         from_status=from_status,
@@ -115,12 +120,42 @@ def event_add(
     )
 
 
-def agent_refresh_state(agent: AgentProfile, now: dt.datetime, *, offered: bool = False) -> bool:
+def event_add(
+    interaction: Interaction,
+    *,
+    kind: str,
+    from_status: str,
+    at: dt.datetime,
+    agent_id: int | None = None,
+    actor_id: int | None = None,
+    data: dict[str, object] | None = None,
+) -> None:
+    event_build(
+        interaction,
+        kind=kind,
+        from_status=from_status,
+        at=at,
+        agent_id=agent_id,
+        actor_id=actor_id,
+        data=data,
+    ).save(force_insert=True)
+
+
+def agent_refresh_state(
+    agent: AgentProfile,
+    now: dt.datetime,
+    *,
+    offered: bool = False,
+    add: dict[str, int] | None = None,
+    assign: dict[str, object] | None = None,
+) -> bool:
     """Derive the agent's shown state from presence and held interactions and record a change
     in the history. The agent row must be locked. Returns whether the state changed.
 
     offered=True: the caller has just offered the agent an interaction, so the state is
-    OFFERED (it outranks every other) and the held interactions need not be read."""
+    OFFERED (it outranks every other) and the held interactions need not be read.
+    add/assign: counters to add to and fields to set on the agent row in the same UPDATE as
+    the state (an offer's load and last_offer_at), written even when the state stays."""
     held = (
         {InteractionStatus.OFFERED}
         if offered
@@ -147,20 +182,23 @@ def agent_refresh_state(agent: AgentProfile, now: dt.datetime, *, offered: bool 
     else:
         state = AgentState.OFFLINE
     reason_id = agent.not_ready_reason_id if state == AgentState.NOT_READY else None
-    if agent.state == state and state not in (AgentState.OFFLINE, AgentState.NOT_READY):
+    unchanged = agent.state == state and (
         # Only this function sets a state other than the default, and it opens the history row
         # of that state (no reason) at the same time: nothing to record, nothing to read.
-        return False
-    current = (
-        AgentStateChange.objects.filter(agent=agent, ended_at__isnull=True).order_by("-started_at").first()
+        state not in (AgentState.OFFLINE, AgentState.NOT_READY)
+        or AgentStateChange.objects.filter(agent=agent, ended_at__isnull=True, reason_id=reason_id).exists()
     )
-    if agent.state == state and current is not None and current.reason_id == reason_id:
+    if unchanged:
+        if add or assign:
+            _agent_update(agent, add=add or {}, assign=assign)
         return False
-    if current is not None:
-        current.ended_at = now
-        current.save(update_fields=["ended_at"])
+    AgentStateChange.objects.filter(agent=agent, ended_at__isnull=True).update(ended_at=now)
     AgentStateChange.objects.create(agent=agent, state=state, reason_id=reason_id, started_at=now)
-    _agent_update(agent, add={"version": 1}, assign={"state": state, "state_since": now})
+    _agent_update(
+        agent,
+        add={**(add or {}), "version": 1},
+        assign={**(assign or {}), "state": state, "state_since": now},
+    )
     return True
 
 
@@ -184,17 +222,18 @@ def _agent_update(
     for name, value in (assign or {}).items():
         parts.append(f"{column(name)} = %s")
         params.append(meta.get_field(name).get_db_prep_save(value, connection=connection))  # type: ignore[union-attr]
-    returned = ", ".join(column(name) for name in add)
+    returning = f" RETURNING {', '.join(column(name) for name in add)}" if add else ""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {quote(meta.db_table)} SET {', '.join(parts)} WHERE {column('id')} = %s "  # noqa: S608 - names from the model
-            f"RETURNING {returned}",
+            f"UPDATE {quote(meta.db_table)} SET {', '.join(parts)} WHERE {column('id')} = %s"  # noqa: S608 - names from the model
+            f"{returning}",
             [*params, agent.pk],
         )
-        row = cursor.fetchone()
-    assert row is not None, f"agent {agent.pk} vanished"
-    for name, value in zip(add, row, strict=True):
-        setattr(agent, name, value)
+        if add:
+            row = cursor.fetchone()
+            assert row is not None, f"agent {agent.pk} vanished"
+            for name, value in zip(add, row, strict=True):
+                setattr(agent, name, value)
     for name, value in (assign or {}).items():
         setattr(agent, name, value)
 
@@ -211,30 +250,71 @@ def load_change(
     _agent_update(agent, add=add, assign=assign)
 
 
-def _offer(interaction: Interaction, agent: AgentProfile, queue: Queue, now: dt.datetime) -> None:
-    """Both rows are locked by the caller and the agent was checked eligible."""
+def _slot_take(agent: AgentProfile, channel: str) -> bool:
+    """Take one slot of the agent's capacity on the channel, if one is free: the capacity check
+    and the load's increment in one conditional UPDATE. The agent row must be locked (loads
+    only change under it), so a free slot read earlier in the same transaction is still free;
+    a candidate query's subquery read before the lock is not, and this is its recheck."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {_table(AgentCapacity)} SET load = load + 1 "  # noqa: S608 - names from the model
+            "WHERE agent_id = %s AND channel = %s AND load < capacity",
+            [agent.pk, channel],
+        )
+        return cursor.rowcount == 1
+
+
+def _offer(
+    interaction: Interaction,
+    agent: AgentProfile,
+    queue: Queue,
+    now: dt.datetime,
+    *,
+    opening: InteractionEvent | None = None,
+) -> None:
+    """Offer the interaction to the agent (and accept it at once on an auto-accept queue). Both
+    rows are locked by the caller, the agent was checked eligible and the slot taken
+    (_slot_take). opening: the queued event of an interaction not saved yet (offer_new); it is
+    then inserted as it ends up, with all its events in one INSERT."""
+    rows = [] if opening is None else [opening]
     interaction.status = InteractionStatus.OFFERED
     interaction.agent = agent
     interaction.offered_at = now
     interaction.offer_expires_at = now + dt.timedelta(seconds=queue.offer_timeout_seconds)
     interaction.version += 1
-    interaction.save(update_fields=["status", "agent", "offered_at", "offer_expires_at", "version"])
-    event_add(interaction, kind="offered", from_status=InteractionStatus.QUEUED, at=now)
-    load_change(agent, interaction.channel, +1, assign={"last_offer_at": now})
-    events.interaction_changed(interaction)
+    rows.append(event_build(interaction, kind="offered", from_status=InteractionStatus.QUEUED, at=now))
     if queue.auto_accept:
         interaction.status = InteractionStatus.ACTIVE
         interaction.accepted_at = interaction.accepted_at or now  # the first answer (transfers)
         interaction.offer_expires_at = None
         interaction.version += 1
-        interaction.save(update_fields=["status", "accepted_at", "offer_expires_at", "version"])
-        event_add(
-            interaction, kind="accepted", from_status=InteractionStatus.OFFERED, at=now, data={"auto": True}
+        rows.append(
+            event_build(
+                interaction,
+                kind="accepted",
+                from_status=InteractionStatus.OFFERED,
+                at=now,
+                data={"auto": True},
+            )
         )
-        events.interaction_changed(interaction)
+    if opening is None:
+        interaction.save(
+            update_fields=["status", "agent", "offered_at", "offer_expires_at", "accepted_at", "version"]
+        )
     else:
-        events.offer_expiry_schedule(interaction)
-    agent_refresh_state(agent, now, offered=not queue.auto_accept)
+        interaction.save(force_insert=True)
+    InteractionEvent.objects.bulk_create(rows)
+    if queue.auto_accept:
+        events.interaction_changed(
+            interaction, status=InteractionStatus.OFFERED, version=interaction.version - 1
+        )
+    events.interaction_changed(interaction)
+    add = {"total_load": 1}
+    if interaction.channel in REAL_TIME_CHANNELS:
+        add["real_time_load"] = 1
+    # The interaction is held (offered or active) when the state is derived, so the state is
+    # OFFERED or BUSY whatever the agent's other load; the load's UPDATE is the state's.
+    agent_refresh_state(agent, now, offered=not queue.auto_accept, add=add, assign={"last_offer_at": now})
     events.agent_changed(agent)
 
 
@@ -264,10 +344,11 @@ def eligible_agents(interaction: Interaction, queue: Queue) -> QuerySet[AgentPro
         )
     )
     agents = agents.exclude(Exists(unmet))
-    refused = InteractionEvent.objects.filter(
-        interaction_id=interaction.pk, kind__in=("rejected", "offer_timeout"), agent=OuterRef("pk")
-    )
-    agents = agents.exclude(Exists(refused))
+    if interaction.pk is not None:  # a new interaction (offer_new) has been refused by nobody
+        refused = InteractionEvent.objects.filter(
+            interaction_id=interaction.pk, kind__in=("rejected", "offer_timeout"), agent=OuterRef("pk")
+        )
+        agents = agents.exclude(Exists(refused))
     return _ordered(agents, queue)
 
 
@@ -403,19 +484,15 @@ def _eligible_agents_sql(interaction: Interaction, queue: Queue, select: str) ->
         f"AND NOT EXISTS (SELECT 1 FROM {_table(QueueSkill)} r WHERE r.queue_id = %s "
         f"AND NOT EXISTS (SELECT 1 FROM {_table(AgentSkill)} s WHERE s.agent_id = a.id "
         "AND s.skill_id = r.skill_id AND s.level >= r.min_level)) "
-        f"AND NOT EXISTS (SELECT 1 FROM {_table(InteractionEvent)} e WHERE e.interaction_id = %s "
-        "AND e.kind IN (%s, %s) AND e.agent_id = a.id) "
-        f"ORDER BY {order} LIMIT 1"
     )
-    params = [
-        Presence.AVAILABLE.value,
-        queue.pk,
-        interaction.channel,
-        queue.pk,
-        interaction.pk,
-        *_REFUSED_KINDS,
-    ]
-    return sql, [*params, *order_params]
+    params: list[Any] = [Presence.AVAILABLE.value, queue.pk, interaction.channel, queue.pk]
+    if interaction.pk is not None:  # a new interaction (offer_new) has been refused by nobody
+        sql += (
+            f"AND NOT EXISTS (SELECT 1 FROM {_table(InteractionEvent)} e WHERE e.interaction_id = %s "  # noqa: S608
+            "AND e.kind IN (%s, %s) AND e.agent_id = a.id) "
+        )
+        params += [interaction.pk, *_REFUSED_KINDS]
+    return f"{sql}ORDER BY {order} LIMIT 1", [*params, *order_params]
 
 
 def eligible_agent_lock(interaction: Interaction, queue: Queue) -> AgentProfile | None:
@@ -436,18 +513,6 @@ def eligible_agent_exists(interaction: Interaction, queue: Queue) -> bool:
     sql, params = _eligible_agents_sql(interaction, queue, "1")
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.fetchone() is not None
-
-
-def _slot_free(agent: AgentProfile, channel: str) -> bool:
-    if not _raw_sql_enabled():
-        return AgentCapacity.objects.filter(agent=agent, channel=channel, load__lt=F("capacity")).exists()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT 1 FROM {_table(AgentCapacity)} WHERE agent_id = %s AND channel = %s "  # noqa: S608
-            "AND load < capacity LIMIT 1",
-            [agent.pk, channel],
-        )
         return cursor.fetchone() is not None
 
 
@@ -542,7 +607,7 @@ def interaction_look(interaction_id: int) -> LookResult:
         # it, but not the subqueries: the load of the channel may have changed in between, and
         # loads only change under this lock, so a fresh read of that one row is the truth.
         # (Refusals of this interaction need its lock, which this look holds.)
-        if not _slot_free(agent, interaction.channel):
+        if not _slot_take(agent, interaction.channel):
             return LookResult(Outcome.CONTENDED)
         _offer(interaction, agent, queue, timezone.now())
         return LookResult(Outcome.MATCHED, [interaction.pk])
@@ -563,21 +628,38 @@ def agent_look(agent_id: int) -> LookResult:
                 return LookResult(Outcome.MATCHED if offered else Outcome.NOTHING, offered)
             queue = interaction.queue
             assert queue is not None  # waiting_for only returns queued interactions of queues
+            if not _slot_take(agent, interaction.channel):
+                # Cannot happen: the agent's row is locked, so the free slot waiting_for read is
+                # still free. Were it to, the look runs again rather than offer without a slot.
+                return LookResult(Outcome.CONTENDED, offered)
             _offer(interaction, agent, queue, timezone.now())
             offered.append(interaction.pk)
 
 
-def offer_new(interaction: Interaction, queue: Queue) -> bool:
-    """Offer an interaction queued in the caller's transaction to the best eligible agent now,
-    if one is free and not locked (rule 2's shortcut). Returns whether it was offered; when
-    not, the caller must schedule the look after commit (after_commit(interaction_look, pk))."""
+def offer_new(interaction: Interaction, queue: Queue, opening: InteractionEvent) -> bool:
+    """Offer an interaction that is not saved yet (status queued, in the caller's transaction)
+    to the best eligible agent now, if one is free and not locked (rule 2's shortcut). When it
+    is, the interaction is inserted already offered (or active on an auto-accept queue) with
+    `opening`, its queued event, and True returned. When not, nothing is written, and the
+    caller must insert it queued and schedule the look after commit
+    (after_commit(interaction_look, pk))."""
     if not queue.is_active or interaction.status != InteractionStatus.QUEUED:
         return False
     agent = eligible_agent_lock(interaction, queue)
-    # The capacity read of interaction_look, for the same reason (subqueries read before the lock).
-    if agent is None or not _slot_free(agent, interaction.channel):
+    # The slot is taken with a recheck, as in interaction_look (subqueries read before the lock).
+    if agent is None or not _slot_take(agent, interaction.channel):
         return False
-    _offer(interaction, agent, queue, timezone.now())
+    _offer(interaction, agent, queue, timezone.now(), opening=opening)
+    return True
+
+
+def offer_to(interaction: Interaction, agent: AgentProfile, queue: Queue, now: dt.datetime) -> bool:
+    """Offer a queued interaction to an agent a person chose (a direct transfer), both rows
+    locked by the caller and the agent checked available. False, with nothing written, when
+    the agent has no free slot for the channel."""
+    if not _slot_take(agent, interaction.channel):
+        return False
+    _offer(interaction, agent, queue, now)
     return True
 
 

@@ -56,6 +56,11 @@ class _EventConsumer(AsyncJsonWebsocketConsumer, ABC):
         """A published fact (apps.interactions.events.publish): forwarded as is."""
         await self.send_json(message["payload"])
 
+    async def event_batch(self, message: dict[str, Any]) -> None:
+        """Several facts published together to this group (events._Publisher), in order."""
+        for payload in message["payloads"]:
+            await self.send_json(payload)
+
 
 class AgentConsumer(_EventConsumer):
     roles = (Role.AGENT, Role.SUPERVISOR, Role.ADMIN)

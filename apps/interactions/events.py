@@ -1,11 +1,12 @@
 """Real-time facts, published after commit: what changed (kind, id, version), never business
 state a client should trust over a reload. Groups: "agent.<user id>" (the agent's own desktop)
-and "wallboard" (supervisors). Timers (offer timeouts, wrap-up) are scheduled here too, after
-commit, so a rolled-back offer schedules nothing."""
+and "wallboard" (supervisors). Timers (offer timeouts, wrap-up, overflow) are not scheduled per
+item: beat's ticks (tasks.py) act on what the rows say is due."""
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import datetime as dt
 import logging
 import os
@@ -28,93 +29,144 @@ def agent_group(user_id: int) -> str:
     return f"agent.{user_id}"
 
 
+SEND_TIMEOUT_SECONDS = 5
+BATCH_MAX = 100  # events in one channel-layer message
+
+
 class _Publisher:
     """Sends from synchronous code (services in a Celery worker, a command, a test) through one
     asyncio loop per process, kept in a daemon thread, so channels_redis reuses its connections:
     async_to_sync would start a loop, and channels_redis open connections, for every event
-    (about 6 ms each, measured). The in-memory layer keeps async_to_sync: it must run on the
-    loop of the consumers it feeds (daphne's, reached from a view's thread). The embedded
-    relay (apps.core.layers, in the worker, beat, simulator) is a plain blocking POST."""
+    (about 6 ms each, measured).
+
+    On the Redis layer a send does not wait: post() hands the message to the loop and returns,
+    so a commit's hooks cost microseconds instead of a Redis round trip each. The loop sends
+    what has piled up as one batch: one group_send per group (a group's messages travel
+    together, as one "event.batch" message when there are several), the groups concurrently,
+    and the next batch only once this one is sent, so every group receives its events in the
+    order they were posted. flush() waits until everything posted is sent (at exit, in tests).
+
+    The in-memory layer keeps async_to_sync: it must run on the loop of the consumers it feeds
+    (daphne's, reached from a view's thread). The embedded relay (apps.core.layers, in the
+    worker, beat, simulator) is a plain blocking POST."""
 
     def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        """A new, idle publisher. Also run in a forked child (os.register_at_fork): the parent's
+        loop thread does not exist there, its lock may have been held at the fork, and what
+        the parent had posted is the parent's to send."""
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._pid = 0
+        self._pending: list[tuple[Any, list[str], dict[str, Any]]] = []
+        self._draining = False
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
-        with self._lock:
-            if self._loop is None or self._pid != os.getpid():  # a forked child needs its own
-                self._loop = asyncio.new_event_loop()
-                threading.Thread(
-                    target=self._loop.run_forever, name="channel-layer-publisher", daemon=True
-                ).start()
-                self._pid = os.getpid()
-            return self._loop
+        """The process's loop, started on first use; the lock must be held."""
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+            threading.Thread(
+                target=self._loop.run_forever, name="channel-layer-publisher", daemon=True
+            ).start()
+        return self._loop
 
-    def group_send(self, layer: Any, group: str, message: dict[str, Any]) -> None:
-        if isinstance(layer, RelayChannelLayer) and layer.relay_url:
-            layer.relay(group, message)  # a blocking POST to the web process: no loop needed
-            return
-        if isinstance(layer, InMemoryChannelLayer):
-            async_to_sync(layer.group_send)(group, message)
-            return
-        future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), self._running_loop())
-        future.result(timeout=SEND_TIMEOUT_SECONDS)
-
-    def group_send_many(
-        self, layer: Any, groups: list[str], message: dict[str, Any]
-    ) -> list[BaseException | None]:
-        """group_send of one message to several groups; on the publisher's loop the sends run
-        concurrently (one wait instead of one per group). The outcome of each group, in order:
-        None or the exception it raised."""
-        if isinstance(layer, (RelayChannelLayer, InMemoryChannelLayer)) or len(groups) < 2:
-            outcomes: list[BaseException | None] = []
+    def post(self, layer: Any, groups: list[str], message: dict[str, Any]) -> None:
+        """Send message to groups: at once on the relay and in-memory layers, by the loop
+        (without waiting) on any other."""
+        if isinstance(layer, (RelayChannelLayer, InMemoryChannelLayer)):
             for group in groups:
                 try:
-                    self.group_send(layer, group, message)
-                    outcomes.append(None)
-                except Exception as exc:
-                    outcomes.append(exc)
-            return outcomes
+                    if isinstance(layer, RelayChannelLayer) and layer.relay_url:
+                        layer.relay(group, message)  # a blocking POST to the web process
+                    else:
+                        async_to_sync(layer.group_send)(group, message)
+                except Exception:
+                    _log_failure(message, group)
+            return
+        with self._lock:
+            loop = self._running_loop()
+            self._pending.append((layer, groups, message))
+            if self._draining:
+                return  # the running drain takes it in its next batch
+            self._draining = True
+        asyncio.run_coroutine_threadsafe(self._drain(), loop)
 
-        async def send_all() -> list[Any]:
-            return await asyncio.gather(
-                *(layer.group_send(group, message) for group in groups), return_exceptions=True
-            )
+    async def _drain(self) -> None:
+        while True:
+            with self._lock:
+                batch, self._pending = self._pending, []
+                if not batch:
+                    self._draining = False
+                    self._idle.notify_all()
+                    return
+            try:
+                await _send_batch(batch)
+            except Exception:  # a bug here must not stop every later event
+                logger.exception("publishing a batch of %s events failed", len(batch))
 
-        future = asyncio.run_coroutine_threadsafe(send_all(), self._running_loop())
-        try:
-            results = future.result(timeout=SEND_TIMEOUT_SECONDS)
-        except Exception as exc:
-            return [exc for _ in groups]
-        return [result if isinstance(result, BaseException) else None for result in results]
+    def flush(self, timeout: float = SEND_TIMEOUT_SECONDS) -> bool:
+        """Wait until every message posted so far is sent (or failed). Returns False on timeout."""
+        with self._lock:
+            return self._idle.wait_for(lambda: not self._draining, timeout=timeout)
+
+
+async def _send_batch(batch: list[tuple[Any, list[str], dict[str, Any]]]) -> None:
+    """One group_send per group (chunks of BATCH_MAX messages), the groups concurrently."""
+    by_group: dict[tuple[int, str], tuple[Any, list[dict[str, Any]]]] = {}
+    for layer, groups, message in batch:
+        for group in groups:
+            by_group.setdefault((id(layer), group), (layer, []))[1].append(message)
+    keys = list(by_group)
+    outcomes = await asyncio.gather(
+        *(_group_send_all(*by_group[key], key[1]) for key in keys), return_exceptions=True
+    )
+    for key, outcome in zip(keys, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            for message in by_group[key][1]:
+                _log_failure(message, key[1], outcome)
+
+
+async def _group_send_all(layer: Any, messages: list[dict[str, Any]], group: str) -> None:
+    for start in range(0, len(messages), BATCH_MAX):
+        chunk = messages[start : start + BATCH_MAX]
+        message = (
+            chunk[0]
+            if len(chunk) == 1
+            else {"type": "event.batch", "payloads": [m["payload"] for m in chunk]}
+        )
+        await asyncio.wait_for(layer.group_send(group, message), timeout=SEND_TIMEOUT_SECONDS)
+
+
+def _log_failure(message: dict[str, Any], group: str, error: BaseException | None = None) -> None:
+    kind = message.get("payload", {}).get("kind")
+    logger.error("publishing %s to %s failed", kind, group, exc_info=error or True)
 
 
 _publisher = _Publisher()
-SEND_TIMEOUT_SECONDS = 5
+atexit.register(_publisher.flush)
+os.register_at_fork(after_in_child=_publisher._reset)
 
 
 def send(group: str, payload: dict[str, Any]) -> None:
-    """group_send now to one group (what publish does after commit, for each of its groups)."""
+    """group_send to one group (what publish does after commit, for each of its groups)."""
     send_many([group], payload)
 
 
 def send_many(groups: list[str], payload: dict[str, Any]) -> None:
-    """group_send now to several groups (concurrently on the Redis layer). Failures are logged
-    per group, never raised: a lost push costs a client nothing but freshness, since clients
-    reload state on (re)connect."""
+    """group_send to several groups: handed to the publisher, which sends without making the
+    caller wait on the Redis layer. Failures are logged per group, never raised: a lost push
+    costs a client nothing but freshness, since clients reload state on (re)connect."""
     layer = get_channel_layer()
     if layer is None:
         return
-    message = {"type": "event", "payload": payload}
-    try:
-        outcomes = _publisher.group_send_many(layer, groups, message)
-    except Exception:
-        logger.exception("publishing %s to %s failed", payload.get("kind"), groups)
-        return
-    for group, error in zip(groups, outcomes, strict=True):
-        if error is not None:
-            logger.error("publishing %s to %s failed", payload.get("kind"), group, exc_info=error)
+    _publisher.post(layer, groups, {"type": "event", "payload": payload})
+
+
+def flush(timeout: float = SEND_TIMEOUT_SECONDS) -> bool:
+    """Wait until everything published so far in this process has been sent."""
+    return _publisher.flush(timeout)
 
 
 def publish(groups: list[str], payload: dict[str, Any]) -> None:
@@ -135,12 +187,16 @@ def _agent_groups(interaction: Interaction) -> list[str]:
     return [] if user_id is None else [agent_group(user_id)]
 
 
-def interaction_changed(interaction: Interaction) -> None:
+def interaction_changed(
+    interaction: Interaction, *, status: str | None = None, version: int | None = None
+) -> None:
+    """status/version: publish an earlier step of this transaction (an auto-accepted offer is
+    written once, as active, but its agent's desk pops it on "offered")."""
     payload = {
         "kind": "interaction",
         "id": interaction.pk,
-        "version": interaction.version,
-        "status": interaction.status,
+        "version": version if version is not None else interaction.version,
+        "status": status if status is not None else interaction.status,
         "queue": interaction.queue_id,
         "channel": interaction.channel,
     }
@@ -169,21 +225,3 @@ def agent_changed(agent: AgentProfile) -> None:
         "presence": agent.presence,
     }
     publish([WALLBOARD_GROUP, agent_group(agent.user_id)], payload)
-
-
-def offer_expiry_schedule(interaction: Interaction) -> None:
-    """The offer's timeout runs as a task at its expiry; beat's offers_expire_due catches any
-    that a lost task missed."""
-    if interaction.offer_expires_at is None:
-        return
-    interaction_id, version, eta = interaction.pk, interaction.version, interaction.offer_expires_at
-
-    def schedule() -> None:
-        from apps.interactions import tasks
-
-        try:
-            tasks.offer_expire.apply_async(args=[interaction_id, version], eta=eta)
-        except Exception:
-            logger.exception("could not schedule the offer timeout of interaction %s", interaction_id)
-
-    transaction.on_commit(schedule)

@@ -8,14 +8,10 @@ from apps.interactions import services
 
 
 @shared_task(acks_late=True, time_limit=60, soft_time_limit=50)
-def offer_expire(interaction_id: int, version: int) -> bool:
-    """One offer's timeout; a no-op when the offer was accepted, rejected or re-offered."""
-    return services.interaction_offer_expire(interaction_id=interaction_id, version=version)
-
-
-@shared_task(acks_late=True, time_limit=60, soft_time_limit=50)
 def offers_expire_due() -> int:
-    """Beat's safety net for offer timers a lost task missed."""
+    """Beat, every second: offers past their expiry go to the next agent (the offer timer).
+    One indexed read when nothing is due; a tick that finds many shares them with the next
+    (every expiry locks its rows and is idempotent)."""
     return services.offers_expire_due()
 
 

@@ -2,11 +2,13 @@
 1, against a bare SKIP LOCKED dequeue loop over the same number of rows, measured in the same
 run.
 
-"Routed" means: a new interaction is enqueued (services.interaction_enqueue: row, event row,
-wallboard event after commit) and offered to an eligible agent (acd's look after commit: both
-rows locked, offer, event row, agent load and state, events and the offer's timeout task
-published). Both transactions are committed when it counts. The 50 agents take chat with a
-capacity that never fills, so no slot needs freeing and every enqueue is offered at once.
+"Routed" means: a new interaction is enqueued (services.interaction_enqueue) and offered to an
+eligible agent: the agent locked (SKIP LOCKED) and a slot taken, the interaction and its queued
+and offered event rows inserted, the agent's load and state updated, all committed, and the
+wallboard and agent events sent to Redis (each worker waits for its publisher to finish
+sending before it stops its clock). The 50 agents take chat with a capacity that never fills,
+so no slot needs freeing and every enqueue is offered at once, in its own transaction
+(acd.offer_new).
 
 The bare loop does the same two steps with plain psycopg and nothing else: an INSERT of a
 queued row (committed), then one transaction that picks the best queued row and the least
@@ -33,7 +35,7 @@ from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
 from apps.accounts.models import User
-from apps.interactions import services
+from apps.interactions import events, services
 from apps.interactions.models import (
     AgentCapacity,
     AgentProfile,
@@ -84,6 +86,7 @@ def _project_worker(index: int, count: int, queue_id: int, barrier: Any, results
         start = time.monotonic()
         for _ in range(count):
             services.interaction_enqueue(queue=queue, channel="chat")
+        assert events.flush(timeout=60), "events still unsent"
         results.put((index, start, time.monotonic(), None))
     except BaseException as exc:
         results.put((index, 0.0, 0.0, repr(exc)))
@@ -228,23 +231,13 @@ def bare_rate(processes: int) -> float:
     return rate
 
 
-def _purge_offer_timeouts() -> None:
-    """No worker runs here: drop the offer-timeout tasks the offers queued on the broker."""
-    from config.celery import app
-
-    app.control.purge()
-
-
 def test_routing_speed(bench_postgres: None) -> None:
     queue = _setup()
     queries = queries_per_routed_interaction(queue)
-    try:
-        bare_1 = bare_rate(1)
-        bare_4 = bare_rate(4)
-        project_1 = project_rate(queue, 1)
-        project_4 = project_rate(queue, 4)
-    finally:
-        _purge_offer_timeouts()
+    bare_1 = bare_rate(1)
+    bare_4 = bare_rate(4)
+    project_1 = project_rate(queue, 1)
+    project_4 = project_rate(queue, 4)
     figures = {
         "rows_per_run": ROWS,
         "agents": AGENTS,

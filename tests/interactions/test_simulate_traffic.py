@@ -144,7 +144,12 @@ def test_a_short_run_queues_offers_closes_and_abandons_with_complete_histories(s
     for interaction in interactions:
         if interaction.status == "closed":
             seen = published[interaction.pk]
-            assert [status for _, status in seen] == ["queued", "offered", "active", "wrap_up", "closed"]
+            statuses = [status for _, status in seen]
+            # Seen queued unless an agent was free when it arrived (then offered in the same commit).
+            assert statuses in (
+                ["queued", "offered", "active", "wrap_up", "closed"],
+                ["offered", "active", "wrap_up", "closed"],
+            ), seen
             versions = [version for version, _ in seen]
             assert versions == sorted(set(versions)) and versions[-1] == interaction.version
     assert "Simulated 240 ticks (120 s): arrivals" in out.getvalue()

@@ -1,0 +1,115 @@
+"""The event publisher (apps.interactions.events): on the Redis layer a publish does not wait,
+events pile into batches, and every group still receives its events once each, in the order
+they were published, whatever the batching; a failing group loses only its own events. A
+batch reaches a websocket as one frame per event."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels_redis.core import RedisChannelLayer
+
+from apps.interactions import events
+from tests.conftest import require_redis
+
+
+def _payloads(message: dict[str, Any]) -> list[dict[str, Any]]:
+    if message["type"] == "event.batch":
+        return list(message["payloads"])
+    assert message["type"] == "event"
+    return [message["payload"]]
+
+
+def _receive_all(layer: Any, channel: str, count: int) -> list[dict[str, Any]]:
+    async def run() -> list[dict[str, Any]]:
+        received: list[dict[str, Any]] = []
+        while len(received) < count:
+            received += _payloads(await layer.receive(channel))
+        return received
+
+    return async_to_sync(run)()
+
+
+def test_redis_publishes_in_order_per_group_across_threads_and_batches() -> None:
+    url = require_redis()
+    layer = RedisChannelLayer(hosts=[url], prefix=f"test-publisher-{uuid.uuid4().hex[:8]}", capacity=10_000)
+    groups = {"a": "", "b": ""}
+    for name in groups:
+        groups[name] = async_to_sync(layer.new_channel)()
+        async_to_sync(layer.group_add)(name, groups[name])
+    publisher = events._Publisher()
+    per_thread = 150
+
+    def publish(thread: int) -> None:
+        for n in range(per_thread):
+            targets = ["a", "b"] if n % 3 else ["a"]
+            publisher.post(layer, targets, {"type": "event", "payload": {"thread": thread, "n": n}})
+
+    threads = [threading.Thread(target=publish, args=(t,)) for t in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert publisher.flush(timeout=30)
+
+    on_a = _receive_all(layer, groups["a"], 3 * per_thread)
+    on_b = _receive_all(layer, groups["b"], 3 * sum(1 for n in range(per_thread) if n % 3))
+    for thread in range(3):
+        assert [p["n"] for p in on_a if p["thread"] == thread] == list(range(per_thread))
+        assert [p["n"] for p in on_b if p["thread"] == thread] == [n for n in range(per_thread) if n % 3]
+    for name, channel in groups.items():
+        async_to_sync(layer.group_discard)(name, channel)
+
+
+class _Recording:
+    """A layer that is neither in-memory nor the relay (so the publisher batches for it, as for
+    Redis), records what it is sent and refuses the group "broken"."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        await asyncio.sleep(0)
+        if group == "broken":
+            raise RuntimeError("no route")
+        self.sent.append((group, message))
+
+
+def test_a_group_that_fails_loses_only_its_own_events(caplog: pytest.LogCaptureFixture) -> None:
+    layer = _Recording()
+    publisher = events._Publisher()
+    for n in range(5):
+        publisher.post(layer, ["broken", "fine"], {"type": "event", "payload": {"kind": "x", "n": n}})
+    assert publisher.flush(timeout=10)
+    fine = [p["n"] for group, message in layer.sent if group == "fine" for p in _payloads(message)]
+    assert fine == list(range(5))
+    assert sum("publishing x to broken failed" in r.getMessage() for r in caplog.records) == 5
+    # The publisher still works after the failures.
+    publisher.post(layer, ["fine"], {"type": "event", "payload": {"kind": "x", "n": 5}})
+    assert publisher.flush(timeout=10)
+    assert _payloads(layer.sent[-1][1]) == [{"kind": "x", "n": 5}]
+
+
+def test_a_big_pile_goes_in_messages_of_at_most_batch_max_events() -> None:
+    layer = _Recording()
+    publisher = events._Publisher()
+    with publisher._lock:  # hold the drain back so that everything piles up
+        publisher._running_loop()
+        publisher._draining = True
+    for n in range(events.BATCH_MAX * 2 + 1):
+        publisher.post(layer, ["fine"], {"type": "event", "payload": {"n": n}})
+    with publisher._lock:
+        loop = publisher._loop
+    assert loop is not None
+    asyncio.run_coroutine_threadsafe(publisher._drain(), loop)
+    assert publisher.flush(timeout=10)
+    sizes = [len(_payloads(message)) for _, message in layer.sent]
+    assert sizes == [events.BATCH_MAX, events.BATCH_MAX, 1]
+    assert [p["n"] for _, message in layer.sent for p in _payloads(message)] == list(
+        range(2 * events.BATCH_MAX + 1)
+    )
