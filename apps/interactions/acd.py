@@ -141,21 +141,12 @@ def event_add(
     ).save(force_insert=True)
 
 
-def agent_refresh_state(
-    agent: AgentProfile,
-    now: dt.datetime,
-    *,
-    offered: bool = False,
-    add: dict[str, int] | None = None,
-    assign: dict[str, object] | None = None,
-) -> bool:
+def agent_refresh_state(agent: AgentProfile, now: dt.datetime, *, offered: bool = False) -> bool:
     """Derive the agent's shown state from presence and held interactions and record a change
     in the history. The agent row must be locked. Returns whether the state changed.
 
     offered=True: the caller has just offered the agent an interaction, so the state is
-    OFFERED (it outranks every other) and the held interactions need not be read.
-    add/assign: counters to add to and fields to set on the agent row in the same UPDATE as
-    the state (an offer's load and last_offer_at), written even when the state stays."""
+    OFFERED (it outranks every other) and the held interactions need not be read."""
     held = (
         {InteractionStatus.OFFERED}
         if offered
@@ -189,16 +180,10 @@ def agent_refresh_state(
         or AgentStateChange.objects.filter(agent=agent, ended_at__isnull=True, reason_id=reason_id).exists()
     )
     if unchanged:
-        if add or assign:
-            _agent_update(agent, add=add or {}, assign=assign)
         return False
     AgentStateChange.objects.filter(agent=agent, ended_at__isnull=True).update(ended_at=now)
     AgentStateChange.objects.create(agent=agent, state=state, reason_id=reason_id, started_at=now)
-    _agent_update(
-        agent,
-        add={**(add or {}), "version": 1},
-        assign={**(assign or {}), "state": state, "state_since": now},
-    )
+    _agent_update(agent, add={"version": 1}, assign={"state": state, "state_since": now})
     return True
 
 
@@ -223,7 +208,7 @@ def _agent_update(
         parts.append(f"{column(name)} = %s")
         params.append(meta.get_field(name).get_db_prep_save(value, connection=connection))  # type: ignore[union-attr]
     returning = f" RETURNING {', '.join(column(name) for name in add)}" if add else ""
-    with connection.cursor() as cursor:
+    with _hot_cursor() as cursor:
         cursor.execute(
             f"UPDATE {quote(meta.db_table)} SET {', '.join(parts)} WHERE {column('id')} = %s"  # noqa: S608 - names from the model
             f"{returning}",
@@ -250,18 +235,80 @@ def load_change(
     _agent_update(agent, add=add, assign=assign)
 
 
-def _slot_take(agent: AgentProfile, channel: str) -> bool:
-    """Take one slot of the agent's capacity on the channel, if one is free: the capacity check
-    and the load's increment in one conditional UPDATE. The agent row must be locked (loads
-    only change under it), so a free slot read earlier in the same transaction is still free;
-    a candidate query's subquery read before the lock is not, and this is its recheck."""
-    with connection.cursor() as cursor:
+def _load_counters(channel: str) -> dict[str, int]:
+    """The agent row's counters one more interaction of the channel adds to."""
+    return {"total_load": 1, "real_time_load": 1} if channel in REAL_TIME_CHANNELS else {"total_load": 1}
+
+
+def _slot_take(agent: AgentProfile, channel: str, now: dt.datetime) -> bool:
+    """Take one slot of the agent's capacity on the channel, if one is free, and count it on
+    the agent row (total and real-time load, last_offer_at). The capacity check and the load's
+    increment are one conditional UPDATE. The agent row must be locked (loads only change
+    under it), so a free slot read earlier in the same transaction is still free; a candidate
+    query's subquery read before the lock is not, and this is its recheck."""
+    with _hot_cursor() as cursor:
         cursor.execute(
             f"UPDATE {_table(AgentCapacity)} SET load = load + 1 "  # noqa: S608 - names from the model
             "WHERE agent_id = %s AND channel = %s AND load < capacity",
             [agent.pk, channel],
         )
-        return cursor.rowcount == 1
+        if cursor.rowcount != 1:
+            return False
+    _agent_update(agent, add=_load_counters(channel), assign={"last_offer_at": now})
+    return True
+
+
+def insert_with_events(interaction: Interaction, rows: list[InteractionEvent]) -> None:
+    """Insert a new interaction and its event rows. On PostgreSQL in one statement (a
+    data-modifying WITH: the events take the id the interaction's INSERT returns), with the
+    values Django would write (each field's pre_save and get_db_prep_save); elsewhere save()
+    and bulk_create()."""
+    if not _raw_sql_enabled():
+        interaction.save(force_insert=True)
+        InteractionEvent.objects.bulk_create(rows)
+        return
+    sql, fields, event_fields = _insert_with_events_sql(len(rows))
+    params: list[Any] = [f.get_db_prep_save(f.pre_save(interaction, True), connection) for f in fields]
+    for row in rows:
+        params += [f.get_db_prep_save(f.pre_save(row, True), connection) for f in event_fields]
+    with _hot_cursor() as cursor:
+        cursor.execute(sql, params)
+        (pk,) = cursor.fetchone()
+    interaction.pk = pk
+    interaction._state.adding = False
+    interaction._state.db = connection.alias
+    for row in rows:
+        row.interaction_id = pk
+
+
+_INSERT_SQL: dict[int, tuple[str, list[Any], list[Any]]] = {}
+
+
+def _insert_with_events_sql(events_count: int) -> tuple[str, list[Any], list[Any]]:
+    """insert_with_events' statement for that many event rows, built once (typed placeholders:
+    the VALUES list of a SELECT has no column types to infer them from)."""
+    found = _INSERT_SQL.get(events_count)
+    if found is not None:
+        return found
+    quote = connection.ops.quote_name
+    fields = [f for f in Interaction._meta.concrete_fields if not f.primary_key]
+    event_fields = [
+        f for f in InteractionEvent._meta.concrete_fields if not f.primary_key and f.name != "interaction"
+    ]
+
+    def typed(field: Any) -> str:
+        return f"CAST(%s AS {field.db_type(connection)})"
+
+    values = ", ".join(f"({', '.join(typed(f) for f in event_fields)})" for _ in range(events_count))
+    event_columns = ", ".join(quote(str(f.column)) for f in event_fields)
+    sql = (
+        f"WITH i AS (INSERT INTO {_table(Interaction)} ({', '.join(quote(str(f.column)) for f in fields)}) "  # noqa: S608
+        f"VALUES ({', '.join(typed(f) for f in fields)}) RETURNING id) "
+        f"INSERT INTO {_table(InteractionEvent)} (interaction_id, {event_columns}) "
+        f"SELECT i.id, v.* FROM i, (VALUES {values}) AS v ({event_columns}) RETURNING interaction_id"
+    )
+    _INSERT_SQL[events_count] = (sql, fields, event_fields)
+    return _INSERT_SQL[events_count]
 
 
 def _offer(
@@ -301,21 +348,21 @@ def _offer(
         interaction.save(
             update_fields=["status", "agent", "offered_at", "offer_expires_at", "accepted_at", "version"]
         )
+        InteractionEvent.objects.bulk_create(rows)
     else:
-        interaction.save(force_insert=True)
-    InteractionEvent.objects.bulk_create(rows)
+        insert_with_events(interaction, rows)
     if queue.auto_accept:
         events.interaction_changed(
             interaction, status=InteractionStatus.OFFERED, version=interaction.version - 1
         )
     events.interaction_changed(interaction)
-    add = {"total_load": 1}
-    if interaction.channel in REAL_TIME_CHANNELS:
-        add["real_time_load"] = 1
     # The interaction is held (offered or active) when the state is derived, so the state is
-    # OFFERED or BUSY whatever the agent's other load; the load's UPDATE is the state's.
-    agent_refresh_state(agent, now, offered=not queue.auto_accept, add=add, assign={"last_offer_at": now})
-    events.agent_changed(agent)
+    # OFFERED or BUSY whatever the agent's other load.
+    if agent_refresh_state(agent, now, offered=not queue.auto_accept):
+        # Only a new state is news: the agent's version moves with its state alone, so clients
+        # drop an agent event of a version they hold, and the wallboard's grid reloads on the
+        # interaction's event of this same commit (which carries the new load).
+        events.agent_changed(agent)
 
 
 # -- eligibility ----------------------------------------------------------------------------------
@@ -411,6 +458,23 @@ def waiting_for(agent: AgentProfile) -> QuerySet[Interaction]:
 # SQLite test runs) compile the querysets. tests/interactions check both against each other.
 
 
+def _hot_cursor() -> Any:
+    """A cursor for routing's own SQL. On PostgreSQL it binds parameters on the server, so
+    psycopg prepares each statement once it has run prepare_threshold times (settings: the
+    connection's OPTIONS) and PostgreSQL stops planning it on every offer (the candidate query
+    spends longer in the planner than running). Django's own cursors bind on the client and
+    never prepare, so nothing else changes. While Django logs queries (DEBUG, a test counting
+    them) it is Django's own cursor: the log needs each statement's text, which psycopg does
+    not keep for a prepared one."""
+    if connection.vendor != "postgresql" or connection.queries_logged:
+        return connection.cursor()
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.ensure_connection()
+    raw = ServerBindingCursor(connection.connection)  # type: ignore[call-arg]
+    return connection._prepare_cursor(raw)  # type: ignore[attr-defined]
+
+
 def _raw_sql_enabled() -> bool:
     return connection.vendor == "postgresql"
 
@@ -501,17 +565,58 @@ def eligible_agent_lock(interaction: Interaction, queue: Queue) -> AgentProfile 
         return eligible_agents(interaction, queue).select_for_update(skip_locked=True, of=("self",)).first()
     names, select = _columns(AgentProfile, "a")
     sql, params = _eligible_agents_sql(interaction, queue, select)
-    with connection.cursor() as cursor:
+    with _hot_cursor() as cursor:
         cursor.execute(f"{sql} FOR UPDATE OF a SKIP LOCKED", params)
         row = cursor.fetchone()
     return None if row is None else _instance(AgentProfile, names, row)
+
+
+def eligible_agent_claim(
+    interaction: Interaction, queue: Queue, now: dt.datetime
+) -> tuple[AgentProfile | None, bool]:
+    """The best eligible agent, locked (SKIP LOCKED), with a slot of the channel taken and
+    counted (_slot_take): (agent, True). (agent, False) when the agent locked has no free slot
+    left after all (the candidate query's capacity subquery read before the lock), nothing
+    written; (None, False) when no eligible agent could be locked. On PostgreSQL one statement:
+    the lock, the conditional capacity UPDATE and the agent's counters, as data-modifying WITH
+    parts that each run once (a routed interaction's hottest path)."""
+    if not _raw_sql_enabled():
+        agent = eligible_agent_lock(interaction, queue)
+        if agent is None:
+            return None, False
+        return agent, _slot_take(agent, interaction.channel, now)
+    names, select = _columns(AgentProfile, "a")
+    sql, params = _eligible_agents_sql(interaction, queue, select)
+    counters = _load_counters(interaction.channel)
+    counted = ", ".join(f"{name} = p.{name} + 1" for name in counters)
+    claim = (
+        f"WITH a AS ({sql} FOR UPDATE OF a SKIP LOCKED), "  # noqa: S608 - names from the models
+        f"c AS (UPDATE {_table(AgentCapacity)} c SET load = c.load + 1 FROM a "
+        "WHERE c.agent_id = a.id AND c.channel = %s AND c.load < c.capacity RETURNING c.agent_id), "
+        f"u AS (UPDATE {_table(AgentProfile)} p SET {counted}, last_offer_at = %s FROM c "
+        f"WHERE p.id = c.agent_id RETURNING {', '.join(f'p.{name}' for name in counters)}) "
+        f"SELECT a.*, u.* FROM a LEFT JOIN u ON true"
+    )
+    with _hot_cursor() as cursor:
+        cursor.execute(claim, [*params, interaction.channel, now])
+        row = cursor.fetchone()
+    if row is None:
+        return None, False
+    locked: AgentProfile = _instance(AgentProfile, names, row[: len(names)])
+    loads = row[len(names) :]
+    if loads[0] is None:
+        return locked, False
+    for name, value in zip(counters, loads, strict=True):
+        setattr(locked, name, value)
+    locked.last_offer_at = now
+    return locked, True
 
 
 def eligible_agent_exists(interaction: Interaction, queue: Queue) -> bool:
     if not _raw_sql_enabled():
         return eligible_agents(interaction, queue).exists()
     sql, params = _eligible_agents_sql(interaction, queue, "1")
-    with connection.cursor() as cursor:
+    with _hot_cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone() is not None
 
@@ -551,7 +656,7 @@ def waiting_lock(agent: AgentProfile) -> Interaction | None:
     interaction_names, interaction_select = _columns(Interaction, "i")
     queue_names, queue_select = _columns(Queue, "q")
     sql, params = _waiting_for_sql(agent, f"{interaction_select}, {queue_select}")
-    with connection.cursor() as cursor:
+    with _hot_cursor() as cursor:
         cursor.execute(f"{sql} FOR UPDATE OF i SKIP LOCKED", params)
         row = cursor.fetchone()
     if row is None:
@@ -568,7 +673,7 @@ def waiting_exists(agent: AgentProfile) -> bool:
     if agent.presence != Presence.AVAILABLE or agent.real_time_load:
         return False
     sql, params = _waiting_for_sql(agent, "1")
-    with connection.cursor() as cursor:
+    with _hot_cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone() is not None
 
@@ -597,7 +702,8 @@ def interaction_look(interaction_id: int) -> LookResult:
         assert queue is not None
         if not queue.is_active:
             return LookResult(Outcome.NOTHING)
-        agent = eligible_agent_lock(interaction, queue)
+        now = timezone.now()
+        agent, claimed = eligible_agent_claim(interaction, queue, now)
         if agent is None:
             return LookResult(
                 Outcome.CONTENDED if eligible_agent_exists(interaction, queue) else Outcome.NOTHING
@@ -607,9 +713,9 @@ def interaction_look(interaction_id: int) -> LookResult:
         # it, but not the subqueries: the load of the channel may have changed in between, and
         # loads only change under this lock, so a fresh read of that one row is the truth.
         # (Refusals of this interaction need its lock, which this look holds.)
-        if not _slot_take(agent, interaction.channel):
+        if not claimed:
             return LookResult(Outcome.CONTENDED)
-        _offer(interaction, agent, queue, timezone.now())
+        _offer(interaction, agent, queue, now)
         return LookResult(Outcome.MATCHED, [interaction.pk])
 
 
@@ -628,11 +734,12 @@ def agent_look(agent_id: int) -> LookResult:
                 return LookResult(Outcome.MATCHED if offered else Outcome.NOTHING, offered)
             queue = interaction.queue
             assert queue is not None  # waiting_for only returns queued interactions of queues
-            if not _slot_take(agent, interaction.channel):
+            now = timezone.now()
+            if not _slot_take(agent, interaction.channel, now):
                 # Cannot happen: the agent's row is locked, so the free slot waiting_for read is
                 # still free. Were it to, the look runs again rather than offer without a slot.
                 return LookResult(Outcome.CONTENDED, offered)
-            _offer(interaction, agent, queue, timezone.now())
+            _offer(interaction, agent, queue, now)
             offered.append(interaction.pk)
 
 
@@ -645,11 +752,11 @@ def offer_new(interaction: Interaction, queue: Queue, opening: InteractionEvent)
     (after_commit(interaction_look, pk))."""
     if not queue.is_active or interaction.status != InteractionStatus.QUEUED:
         return False
-    agent = eligible_agent_lock(interaction, queue)
-    # The slot is taken with a recheck, as in interaction_look (subqueries read before the lock).
-    if agent is None or not _slot_take(agent, interaction.channel):
+    now = timezone.now()
+    agent, claimed = eligible_agent_claim(interaction, queue, now)
+    if agent is None or not claimed:
         return False
-    _offer(interaction, agent, queue, timezone.now(), opening=opening)
+    _offer(interaction, agent, queue, now, opening=opening)
     return True
 
 
@@ -657,7 +764,7 @@ def offer_to(interaction: Interaction, agent: AgentProfile, queue: Queue, now: d
     """Offer a queued interaction to an agent a person chose (a direct transfer), both rows
     locked by the caller and the agent checked available. False, with nothing written, when
     the agent has no free slot for the channel."""
-    if not _slot_take(agent, interaction.channel):
+    if not _slot_take(agent, interaction.channel, now):
         return False
     _offer(interaction, agent, queue, now)
     return True
