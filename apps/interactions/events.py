@@ -113,19 +113,25 @@ class _Publisher:
 
 
 async def _send_batch(batch: list[tuple[Any, list[str], dict[str, Any]]]) -> None:
-    """One group_send per group (chunks of BATCH_MAX messages), the groups concurrently."""
+    """One group_send per group (chunks of BATCH_MAX messages): the agents' groups together
+    first, then the wallboard's. An offer's countdown runs on its agent's screen; the
+    wallboard can wait the half millisecond."""
     by_group: dict[tuple[int, str], tuple[Any, list[dict[str, Any]]]] = {}
     for layer, groups, message in batch:
         for group in groups:
             by_group.setdefault((id(layer), group), (layer, []))[1].append(message)
-    keys = list(by_group)
-    outcomes = await asyncio.gather(
-        *(_group_send_all(*by_group[key], key[1]) for key in keys), return_exceptions=True
-    )
-    for key, outcome in zip(keys, outcomes, strict=True):
-        if isinstance(outcome, BaseException):
-            for message in by_group[key][1]:
-                _log_failure(message, key[1], outcome)
+    first = [key for key in by_group if key[1] != WALLBOARD_GROUP]
+    then = [key for key in by_group if key[1] == WALLBOARD_GROUP]
+    for keys in (first, then):
+        if not keys:
+            continue
+        outcomes = await asyncio.gather(
+            *(_group_send_all(*by_group[key], key[1]) for key in keys), return_exceptions=True
+        )
+        for key, outcome in zip(keys, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                for message in by_group[key][1]:
+                    _log_failure(message, key[1], outcome)
 
 
 async def _group_send_all(layer: Any, messages: list[dict[str, Any]], group: str) -> None:
