@@ -133,3 +133,88 @@ def test_the_waiting_sql_orders_as_the_queryset() -> None:
                 taken.append(found.pk)
                 Interaction.objects.filter(pk=found.pk).update(status=InteractionStatus.OFFERED)
             transaction.set_rollback(True)
+
+
+def _loads() -> dict[tuple[int, str], int]:
+    return {(c.agent_id, c.channel): c.load for c in AgentCapacity.objects.all()}
+
+
+def _counters() -> dict[int, tuple[int, int, dt.datetime | None]]:
+    return {a.pk: (a.total_load, a.real_time_load, a.last_offer_at) for a in AgentProfile.objects.all()}
+
+
+@pytest.mark.parametrize("strategy", list(RoutingStrategy.values))
+def test_the_claim_takes_the_querysets_first_agent_and_counts_exactly_one_slot(strategy: str) -> None:
+    """acd.eligible_agent_claim (one statement on PostgreSQL) = eligible_agents().first(), its
+    slot of the channel taken and its counters moved, nothing else written; for a saved
+    interaction and for a new one (offer_new: nobody has refused it)."""
+    queues, agents, interactions = _scene()
+    Queue.objects.update(strategy=strategy)
+    new = [
+        Interaction(queue=q, channel=ch, status=InteractionStatus.QUEUED)
+        for q in queues[:2]
+        for ch in ("chat", "voice")
+    ]
+    for interaction in [*interactions, *new]:
+        queue = Queue.objects.get(pk=interaction.queue_id)
+        now = timezone.now()
+        with transaction.atomic():
+            expected = acd.eligible_agents(interaction, queue).first()
+            loads, counters = _loads(), _counters()
+            agent, claimed = acd.eligible_agent_claim(interaction, queue, now)
+            assert (agent and agent.pk) == (expected and expected.pk), (strategy, interaction.pk)
+            assert claimed is (agent is not None)
+            if agent is not None:
+                key = (agent.pk, interaction.channel)
+                loads[key] += 1
+                total, real_time, _ = counters[agent.pk]
+                counters[agent.pk] = (total + 1, real_time + (interaction.channel == "voice"), now)
+                assert (agent.total_load, agent.real_time_load, agent.last_offer_at) == counters[agent.pk]
+            assert _loads() == loads and _counters() == counters
+            transaction.set_rollback(True)
+
+
+def test_one_insert_writes_what_save_and_bulk_create_write() -> None:
+    """acd.insert_with_events (one statement on PostgreSQL) against save() + bulk_create()."""
+    queue = make_queue()
+    agent = make_agent(queue)
+    now = timezone.now()
+
+    def build() -> tuple[Interaction, list[InteractionEvent]]:
+        interaction = Interaction(
+            queue=queue,
+            channel="chat",
+            contact="+15550001",
+            subject="Refund",
+            priority=2,
+            version=2,
+            status=InteractionStatus.QUEUED,
+            queued_at=now,
+        )
+        opening = acd.event_build(
+            interaction, kind="queued", from_status="", at=now, data={"after_hours_of": 7}
+        )
+        interaction.status, interaction.agent, interaction.offered_at = InteractionStatus.OFFERED, agent, now
+        offered = acd.event_build(interaction, kind="offered", from_status="queued", at=now)
+        return interaction, [opening, offered]
+
+    one, one_events = build()
+    acd.insert_with_events(one, one_events)
+    other, other_events = build()
+    other.save(force_insert=True)
+    InteractionEvent.objects.bulk_create(other_events)
+
+    def row(interaction: Interaction) -> dict[str, object]:
+        values = Interaction.objects.filter(pk=interaction.pk).values().get()
+        return {k: v for k, v in values.items() if k not in {"id", "created_at"}}
+
+    def event_rows(interaction: Interaction) -> list[dict[str, object]]:
+        return [
+            {k: v for k, v in e.items() if k not in {"id", "interaction_id"}}
+            for e in InteractionEvent.objects.filter(interaction=interaction).order_by("id").values()
+        ]
+
+    assert one.pk is not None and not one._state.adding
+    assert row(one) == row(other)
+    assert event_rows(one) == event_rows(other) and len(event_rows(one)) == 2
+    assert Interaction.objects.get(pk=one.pk).created_at is not None
