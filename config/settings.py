@@ -121,6 +121,10 @@ def _database_from_url(url: str) -> dict:
     # prepares a statement after it has run this many times. "none" turns them off, e.g.
     # behind a pooler in transaction mode that cannot keep them.
     threshold = env.str("DATABASE_PREPARE_THRESHOLD", default="5").strip().lower()
+    if threshold != "none" and not threshold.isdigit():
+        raise ImproperlyConfigured(
+            f"DATABASE_PREPARE_THRESHOLD must be a number or 'none', got {threshold!r}."
+        )
     config.setdefault("OPTIONS", {})["prepare_threshold"] = None if threshold == "none" else int(threshold)
     return config
 

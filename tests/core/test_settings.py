@@ -37,6 +37,7 @@ def _clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
             "ALLOWED_HOSTS",
             "CELERY_BROKER_URL",
             "DJANGO_ALLOW_ASYNC_UNSAFE",
+            "DATABASE_PREPARE_THRESHOLD",
         }
     }
     env.update({"DJANGO_SETTINGS_MODULE": "config.settings", "SWITCHBOARD_VAR_DIR": str(tmp_path / "var")})
@@ -70,6 +71,7 @@ def test_database_and_redis_urls_switch_to_postgres_and_redis(tmp_path: Path) ->
 
     assert result["engine"] == "django.db.backends.postgresql"
     assert result["conn_max_age"] == 60
+    assert result["options"] == {"prepare_threshold": 5}  # routing's own SQL only (acd._hot_cursor)
     assert result["layer"] == "channels_redis.core.RedisChannelLayer"
     assert result["cache"] == "django.core.cache.backends.redis.RedisCache"
     assert result["broker"] == "redis://cache:6379/1"
@@ -89,6 +91,17 @@ def test_malformed_variables_fail_loudly(tmp_path: Path, variable: str, value: s
 
     assert out.returncode != 0
     assert message in out.stderr
+
+
+def test_prepared_statements_can_be_turned_off_for_a_pooler(tmp_path: Path) -> None:
+    env = _clean_env(
+        tmp_path, DATABASE_URL="postgres://u:p@db.example:5432/crm", DATABASE_PREPARE_THRESHOLD="none"
+    )
+
+    assert _probe(env)["options"] == {"prepare_threshold": None}
+    env["DATABASE_PREPARE_THRESHOLD"] = "often"
+    out = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert out.returncode != 0 and "must be a number or 'none'" in out.stderr
 
 
 def test_debug_off_without_secret_key_refuses_to_start(tmp_path: Path) -> None:
