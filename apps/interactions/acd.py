@@ -120,25 +120,9 @@ def event_build(
     )
 
 
-def event_add(
-    interaction: Interaction,
-    *,
-    kind: str,
-    from_status: str,
-    at: dt.datetime,
-    agent_id: int | None = None,
-    actor_id: int | None = None,
-    data: dict[str, object] | None = None,
-) -> None:
-    event_build(
-        interaction,
-        kind=kind,
-        from_status=from_status,
-        at=at,
-        agent_id=agent_id,
-        actor_id=actor_id,
-        data=data,
-    ).save(force_insert=True)
+def event_add(interaction: Interaction, **fields: Any) -> None:
+    """event_build's row, saved at once (fields: event_build's keywords)."""
+    event_build(interaction, **fields).save(force_insert=True)
 
 
 def agent_refresh_state(agent: AgentProfile, now: dt.datetime, *, offered: bool = False) -> bool:
