@@ -31,6 +31,19 @@ def agent_group(user_id: int) -> str:
 
 SEND_TIMEOUT_SECONDS = 5
 BATCH_MAX = 100  # events in one channel-layer message
+# The wallboard's lane gathers this long before it sends: one group_send then carries every
+# wallboard event of the window (the page reloads its board at most every 0.4 s anyway), so a
+# busy process sends the wallboard a few messages a second instead of one per commit.
+WALLBOARD_GATHER_SECONDS = 0.025
+
+
+class _Lane:
+    """Messages waiting to be sent to some groups, and whether a drain is on them."""
+
+    def __init__(self, gather_seconds: float) -> None:
+        self.gather_seconds = gather_seconds
+        self.pending: list[tuple[Any, list[str], dict[str, Any]]] = []
+        self.draining = False
 
 
 class _Publisher:
@@ -40,11 +53,13 @@ class _Publisher:
     (about 6 ms each, measured).
 
     On the Redis layer a send does not wait: post() hands the message to the loop and returns,
-    so a commit's hooks cost microseconds instead of a Redis round trip each. The loop sends
-    what has piled up as one batch: one group_send per group (a group's messages travel
-    together, as one "event.batch" message when there are several), the groups concurrently,
-    and the next batch only once this one is sent, so every group receives its events in the
-    order they were posted. flush() waits until everything posted is sent (at exit, in tests).
+    so a commit's hooks cost microseconds instead of a Redis round trip each. Two lanes: the
+    agents' groups (an offer's countdown runs on its agent's screen: sent at once) and the
+    wallboard's (gathered for WALLBOARD_GATHER_SECONDS). Each lane sends what has piled up as
+    one batch: one group_send per group (a group's messages travel together, as one
+    "event.batch" message when there are several), the groups concurrently, and the lane's next
+    batch only once this one is sent, so every group receives its events in the order they
+    were posted. flush() waits until everything posted is sent (at exit, in tests).
 
     The in-memory layer keeps async_to_sync: it must run on the loop of the consumers it feeds
     (daphne's, reached from a view's thread). The embedded relay (apps.core.layers, in the
@@ -60,8 +75,8 @@ class _Publisher:
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._pending: list[tuple[Any, list[str], dict[str, Any]]] = []
-        self._draining = False
+        self._agents = _Lane(0.0)
+        self._wallboard = _Lane(WALLBOARD_GATHER_SECONDS)
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         """The process's loop, started on first use; the lock must be held."""
@@ -85,20 +100,30 @@ class _Publisher:
                 except Exception:
                     _log_failure(message, group)
             return
+        starts = []
         with self._lock:
             loop = self._running_loop()
-            self._pending.append((layer, groups, message))
-            if self._draining:
-                return  # the running drain takes it in its next batch
-            self._draining = True
-        asyncio.run_coroutine_threadsafe(self._drain(), loop)
+            for lane, lane_groups in (
+                (self._agents, [g for g in groups if g != WALLBOARD_GROUP]),
+                (self._wallboard, [g for g in groups if g == WALLBOARD_GROUP]),
+            ):
+                if not lane_groups:
+                    continue
+                lane.pending.append((layer, lane_groups, message))
+                if not lane.draining:  # else the running drain takes it in its next batch
+                    lane.draining = True
+                    starts.append(lane)
+        for lane in starts:
+            asyncio.run_coroutine_threadsafe(self._drain(lane), loop)
 
-    async def _drain(self) -> None:
+    async def _drain(self, lane: _Lane) -> None:
         while True:
+            if lane.gather_seconds:
+                await asyncio.sleep(lane.gather_seconds)
             with self._lock:
-                batch, self._pending = self._pending, []
+                batch, lane.pending = lane.pending, []
                 if not batch:
-                    self._draining = False
+                    lane.draining = False
                     self._idle.notify_all()
                     return
             try:
@@ -109,29 +134,25 @@ class _Publisher:
     def flush(self, timeout: float = SEND_TIMEOUT_SECONDS) -> bool:
         """Wait until every message posted so far is sent (or failed). Returns False on timeout."""
         with self._lock:
-            return self._idle.wait_for(lambda: not self._draining, timeout=timeout)
+            return self._idle.wait_for(
+                lambda: not (self._agents.draining or self._wallboard.draining), timeout=timeout
+            )
 
 
 async def _send_batch(batch: list[tuple[Any, list[str], dict[str, Any]]]) -> None:
-    """One group_send per group (chunks of BATCH_MAX messages): the agents' groups together
-    first, then the wallboard's. An offer's countdown runs on its agent's screen; the
-    wallboard can wait the half millisecond."""
+    """One group_send per group (chunks of BATCH_MAX messages), the groups concurrently."""
     by_group: dict[tuple[int, str], tuple[Any, list[dict[str, Any]]]] = {}
     for layer, groups, message in batch:
         for group in groups:
             by_group.setdefault((id(layer), group), (layer, []))[1].append(message)
-    first = [key for key in by_group if key[1] != WALLBOARD_GROUP]
-    then = [key for key in by_group if key[1] == WALLBOARD_GROUP]
-    for keys in (first, then):
-        if not keys:
-            continue
-        outcomes = await asyncio.gather(
-            *(_group_send_all(*by_group[key], key[1]) for key in keys), return_exceptions=True
-        )
-        for key, outcome in zip(keys, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                for message in by_group[key][1]:
-                    _log_failure(message, key[1], outcome)
+    keys = list(by_group)
+    outcomes = await asyncio.gather(
+        *(_group_send_all(*by_group[key], key[1]) for key in keys), return_exceptions=True
+    )
+    for key, outcome in zip(keys, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            for message in by_group[key][1]:
+                _log_failure(message, key[1], outcome)
 
 
 async def _group_send_all(layer: Any, messages: list[dict[str, Any]], group: str) -> None:

@@ -100,16 +100,31 @@ def test_a_big_pile_goes_in_messages_of_at_most_batch_max_events() -> None:
     publisher = events._Publisher()
     with publisher._lock:  # hold the drain back so that everything piles up
         publisher._running_loop()
-        publisher._draining = True
+        publisher._agents.draining = True
     for n in range(events.BATCH_MAX * 2 + 1):
         publisher.post(layer, ["fine"], {"type": "event", "payload": {"n": n}})
     with publisher._lock:
         loop = publisher._loop
     assert loop is not None
-    asyncio.run_coroutine_threadsafe(publisher._drain(), loop)
+    asyncio.run_coroutine_threadsafe(publisher._drain(publisher._agents), loop)
     assert publisher.flush(timeout=10)
     sizes = [len(_payloads(message)) for _, message in layer.sent]
     assert sizes == [events.BATCH_MAX, events.BATCH_MAX, 1]
     assert [p["n"] for _, message in layer.sent for p in _payloads(message)] == list(
         range(2 * events.BATCH_MAX + 1)
     )
+
+
+def test_the_wallboard_gathers_a_window_of_events_into_one_message_and_agents_do_not_wait() -> None:
+    layer = _Recording()
+    publisher = events._Publisher()
+    agent = events.agent_group(1)
+    for n in range(5):
+        publisher.post(layer, [events.WALLBOARD_GROUP, agent], {"type": "event", "payload": {"n": n}})
+    assert publisher.flush(timeout=10)
+    # The agent's lane sent at once; the wallboard's waited for its window, then sent once.
+    assert layer.sent[0][0] == agent and layer.sent[-1][0] == events.WALLBOARD_GROUP
+    board = [message for group, message in layer.sent if group == events.WALLBOARD_GROUP]
+    assert [[p["n"] for p in _payloads(message)] for message in board] == [[0, 1, 2, 3, 4]]
+    to_agent = [p["n"] for group, message in layer.sent if group == agent for p in _payloads(message)]
+    assert to_agent == [0, 1, 2, 3, 4]
