@@ -48,7 +48,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Case, Exists, F, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -242,74 +242,20 @@ def _slot_take(agent: AgentProfile, channel: str, now: dt.datetime) -> bool:
     return True
 
 
-def insert_with_events(interaction: Interaction, rows: list[InteractionEvent]) -> None:
-    """Insert a new interaction and its event rows. On PostgreSQL in one statement (a
-    data-modifying WITH: the events take the id the interaction's INSERT returns), with the
-    values Django would write (each field's pre_save and get_db_prep_save); elsewhere save()
-    and bulk_create()."""
-    if not _raw_sql_enabled():
-        interaction.save(force_insert=True)
-        InteractionEvent.objects.bulk_create(rows)
-        return
-    sql, fields, event_fields = _insert_with_events_sql(len(rows))
-    params: list[Any] = [f.get_db_prep_save(f.pre_save(interaction, True), connection) for f in fields]
-    for row in rows:
-        params += [f.get_db_prep_save(f.pre_save(row, True), connection) for f in event_fields]
-    with _hot_cursor() as cursor:
-        cursor.execute(sql, params)
-        (pk,) = cursor.fetchone()
-    interaction.pk = pk
-    interaction._state.adding = False
-    interaction._state.db = connection.alias
-    for row in rows:
-        row.interaction_id = pk
-
-
-_INSERT_SQL: dict[int, tuple[str, list[Any], list[Any]]] = {}
-
-
-def _insert_with_events_sql(events_count: int) -> tuple[str, list[Any], list[Any]]:
-    """insert_with_events' statement for that many event rows, built once (typed placeholders:
-    the VALUES list of a SELECT has no column types to infer them from)."""
-    found = _INSERT_SQL.get(events_count)
-    if found is not None:
-        return found
-    quote = connection.ops.quote_name
-    fields = [f for f in Interaction._meta.concrete_fields if not f.primary_key]
-    event_fields = [
-        f for f in InteractionEvent._meta.concrete_fields if not f.primary_key and f.name != "interaction"
-    ]
-
-    def typed(field: Any) -> str:
-        return f"CAST(%s AS {field.db_type(connection)})"
-
-    values = ", ".join(f"({', '.join(typed(f) for f in event_fields)})" for _ in range(events_count))
-    event_columns = ", ".join(quote(str(f.column)) for f in event_fields)
-    sql = (
-        f"WITH i AS (INSERT INTO {_table(Interaction)} ({', '.join(quote(str(f.column)) for f in fields)}) "  # noqa: S608
-        f"VALUES ({', '.join(typed(f) for f in fields)}) RETURNING id) "
-        f"INSERT INTO {_table(InteractionEvent)} (interaction_id, {event_columns}) "
-        f"SELECT i.id, v.* FROM i, (VALUES {values}) AS v ({event_columns}) RETURNING interaction_id"
-    )
-    _INSERT_SQL[events_count] = (sql, fields, event_fields)
-    return _INSERT_SQL[events_count]
-
-
-def _offer(
+def _offer_transition(
     interaction: Interaction,
-    agent: AgentProfile,
+    agent: AgentProfile | None,
     queue: Queue,
     now: dt.datetime,
-    *,
-    opening: InteractionEvent | None = None,
-) -> None:
-    """Offer the interaction to the agent (and accept it at once on an auto-accept queue). Both
-    rows are locked by the caller, the agent was checked eligible and the slot taken
-    (_slot_take). opening: the queued event of an interaction not saved yet (offer_new); it is
-    then inserted as it ends up, with all its events in one INSERT."""
+    opening: InteractionEvent | None,
+) -> list[InteractionEvent]:
+    """What an offer changes on the interaction (accepted at once on an auto-accept queue) and
+    its event rows, after `opening` when given; nothing written. agent None: not known yet
+    (offer_new's single statement names it, and fills it in)."""
     rows = [] if opening is None else [opening]
     interaction.status = InteractionStatus.OFFERED
-    interaction.agent = agent
+    if agent is not None:
+        interaction.agent = agent
     interaction.offered_at = now
     interaction.offer_expires_at = now + dt.timedelta(seconds=queue.offer_timeout_seconds)
     interaction.version += 1
@@ -328,13 +274,11 @@ def _offer(
                 data={"auto": True},
             )
         )
-    if opening is None:
-        interaction.save(
-            update_fields=["status", "agent", "offered_at", "offer_expires_at", "accepted_at", "version"]
-        )
-        InteractionEvent.objects.bulk_create(rows)
-    else:
-        insert_with_events(interaction, rows)
+    return rows
+
+
+def _offer_announce(interaction: Interaction, agent: AgentProfile, queue: Queue, now: dt.datetime) -> None:
+    """An offer written: its events after commit, and the agent's state."""
     if queue.auto_accept:
         events.interaction_changed(
             interaction, status=InteractionStatus.OFFERED, version=interaction.version - 1
@@ -347,6 +291,29 @@ def _offer(
         # drop an agent event of a version they hold, and the wallboard's grid reloads on the
         # interaction's event of this same commit (which carries the new load).
         events.agent_changed(agent)
+
+
+def _offer(
+    interaction: Interaction,
+    agent: AgentProfile,
+    queue: Queue,
+    now: dt.datetime,
+    *,
+    opening: InteractionEvent | None = None,
+) -> None:
+    """Offer the interaction to the agent (and accept it at once on an auto-accept queue). Both
+    rows are locked by the caller, the agent was checked eligible and the slot taken and
+    counted (_slot_take, eligible_agent_claim). opening: the queued event of an interaction not
+    saved yet (offer_new off PostgreSQL); it is then inserted as it ends up, with its events."""
+    rows = _offer_transition(interaction, agent, queue, now, opening)
+    if opening is None:
+        interaction.save(
+            update_fields=["status", "agent", "offered_at", "offer_expires_at", "accepted_at", "version"]
+        )
+    else:
+        interaction.save(force_insert=True)
+    InteractionEvent.objects.bulk_create(rows)
+    _offer_announce(interaction, agent, queue, now)
 
 
 # -- eligibility ----------------------------------------------------------------------------------
@@ -442,6 +409,12 @@ def waiting_for(agent: AgentProfile) -> QuerySet[Interaction]:
 # SQLite test runs) compile the querysets. tests/interactions check both against each other.
 
 
+def _db() -> Any:
+    """The default connection's wrapper itself: `connection` is a proxy that looks the wrapper
+    up (a context-local read) on every attribute, which the hot path would pay dozens of times."""
+    return connections[DEFAULT_DB_ALIAS]
+
+
 def _hot_cursor() -> Any:
     """A cursor for routing's own SQL. On PostgreSQL it binds parameters on the server, so
     psycopg prepares each statement once it has run prepare_threshold times (settings: the
@@ -450,13 +423,13 @@ def _hot_cursor() -> Any:
     never prepare, so nothing else changes. While Django logs queries (DEBUG, a test counting
     them) it is Django's own cursor: the log needs each statement's text, which psycopg does
     not keep for a prepared one."""
-    if connection.vendor != "postgresql" or connection.queries_logged:
-        return connection.cursor()
+    db = _db()
+    if db.vendor != "postgresql" or db.queries_logged:
+        return db.cursor()
     from django.db.backends.postgresql.base import ServerBindingCursor
 
-    connection.ensure_connection()
-    raw = ServerBindingCursor(connection.connection)  # type: ignore[call-arg]
-    return connection._prepare_cursor(raw)  # type: ignore[attr-defined]
+    db.ensure_connection()
+    return db._prepare_cursor(ServerBindingCursor(db.connection))  # type: ignore[call-arg]
 
 
 def _raw_sql_enabled() -> bool:
@@ -467,11 +440,20 @@ def _table(model: type[Any]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
+_COLUMNS: dict[tuple[type[Any], str], tuple[list[str], str]] = {}
+
+
 def _columns(model: type[Any], alias: str) -> tuple[list[str], str]:
-    """The model's concrete attnames and a select list of its columns under alias."""
-    fields = model._meta.concrete_fields
-    quote = connection.ops.quote_name
-    return [f.attname for f in fields], ", ".join(f"{alias}.{quote(f.column)}" for f in fields)
+    """The model's concrete attnames and a select list of its columns under alias (built once)."""
+    found = _COLUMNS.get((model, alias))
+    if found is None:
+        fields = model._meta.concrete_fields
+        quote = connection.ops.quote_name
+        found = _COLUMNS[(model, alias)] = (
+            [f.attname for f in fields],
+            ", ".join(f"{alias}.{quote(f.column)}" for f in fields),
+        )
+    return found
 
 
 def _converters(model: type[Any]) -> list[tuple[int, list[Any], Any]]:
@@ -489,7 +471,8 @@ _CONVERTERS: dict[tuple[str, type[Any]], list[tuple[int, list[Any], Any]]] = {}
 
 def _instance(model: type[Any], names: list[str], values: tuple[Any, ...] | list[Any]) -> Any:
     """A model instance from a row of all its concrete columns, as the ORM would build it."""
-    key = (connection.vendor, model)
+    db = _db()
+    key = (db.vendor, model)
     converters = _CONVERTERS.get(key)
     if converters is None:
         converters = _CONVERTERS[key] = _converters(model)
@@ -497,8 +480,8 @@ def _instance(model: type[Any], names: list[str], values: tuple[Any, ...] | list
         values = list(values)
         for index, functions, col in converters:
             for function in functions:
-                values[index] = function(values[index], col, connection)
-    return model.from_db(connection.alias, names, values)
+                values[index] = function(values[index], col, db)
+    return model.from_db(db.alias, names, values)
 
 
 _REFUSED_KINDS = ("rejected", "offer_timeout")
@@ -555,6 +538,9 @@ def eligible_agent_lock(interaction: Interaction, queue: Queue) -> AgentProfile 
     return None if row is None else _instance(AgentProfile, names, row)
 
 
+_CLAIM_SQL: dict[tuple[str, bool, int], str] = {}
+
+
 def eligible_agent_claim(
     interaction: Interaction, queue: Queue, now: dt.datetime
 ) -> tuple[AgentProfile | None, bool]:
@@ -570,19 +556,22 @@ def eligible_agent_claim(
             return None, False
         return agent, _slot_take(agent, interaction.channel, now)
     names, select = _columns(AgentProfile, "a")
-    sql, params = _eligible_agents_sql(interaction, queue, select)
     counters = _load_counters(interaction.channel)
-    counted = ", ".join(f"{name} = p.{name} + 1" for name in counters)
-    claim = (
-        f"WITH a AS ({sql} FOR UPDATE OF a SKIP LOCKED), "  # noqa: S608 - names from the models
-        f"c AS (UPDATE {_table(AgentCapacity)} c SET load = c.load + 1 FROM a "
-        "WHERE c.agent_id = a.id AND c.channel = %s AND c.load < c.capacity RETURNING c.agent_id), "
-        f"u AS (UPDATE {_table(AgentProfile)} p SET {counted}, last_offer_at = %s FROM c "
-        f"WHERE p.id = c.agent_id RETURNING {', '.join(f'p.{name}' for name in counters)}) "
-        f"SELECT a.*, u.* FROM a LEFT JOIN u ON true"
-    )
+    key = (queue.strategy, interaction.pk is None, len(counters))
+    cached = _CLAIM_SQL.get(key)
+    sql, params = _eligible_agents_sql(interaction, queue, select)
+    if cached is None:
+        counted = ", ".join(f"{name} = p.{name} + 1" for name in counters)
+        cached = _CLAIM_SQL[key] = (
+            f"WITH a AS ({sql} FOR UPDATE OF a SKIP LOCKED), "  # noqa: S608 - names from the models
+            f"c AS (UPDATE {_table(AgentCapacity)} c SET load = c.load + 1 FROM a "
+            "WHERE c.agent_id = a.id AND c.channel = %s AND c.load < c.capacity RETURNING c.agent_id), "
+            f"u AS (UPDATE {_table(AgentProfile)} p SET {counted}, last_offer_at = %s FROM c "
+            f"WHERE p.id = c.agent_id RETURNING {', '.join(f'p.{name}' for name in counters)}) "
+            f"SELECT a.*, u.* FROM a LEFT JOIN u ON true"
+        )
     with _hot_cursor() as cursor:
-        cursor.execute(claim, [*params, interaction.channel, now])
+        cursor.execute(cached, [*params, interaction.channel, now])
         row = cursor.fetchone()
     if row is None:
         return None, False
@@ -737,11 +726,107 @@ def offer_new(interaction: Interaction, queue: Queue, opening: InteractionEvent)
     if not queue.is_active or interaction.status != InteractionStatus.QUEUED:
         return False
     now = timezone.now()
+    if _raw_sql_enabled():
+        claimed_agent = _claim_and_insert(interaction, queue, opening, now)
+        if claimed_agent is None:
+            return False
+        _offer_announce(interaction, claimed_agent, queue, now)
+        return True
     agent, claimed = eligible_agent_claim(interaction, queue, now)
     if agent is None or not claimed:
         return False
     _offer(interaction, agent, queue, now, opening=opening)
     return True
+
+
+_CLAIM_INSERT_SQL: dict[tuple[str, int, int], tuple[str, list[Any], list[Any]]] = {}
+
+
+def _claim_and_insert(
+    interaction: Interaction, queue: Queue, opening: InteractionEvent, now: dt.datetime
+) -> AgentProfile | None:
+    """offer_new on PostgreSQL as one statement: eligible_agent_claim's lock, slot and
+    counters, then the INSERTs of the interaction (as the offer leaves it, its
+    agent the one claimed) and of its event rows; each data-modifying part reads the rows the
+    one before it returned, so nothing is inserted unless an agent was claimed. Returns the
+    agent; None, with nothing written and the interaction as it was, when none was claimed."""
+    before = {name: getattr(interaction, name) for name in _TRANSITION_FIELDS}
+    rows = _offer_transition(interaction, None, queue, now, opening)
+    names, select = _columns(AgentProfile, "a")
+    counters = _load_counters(interaction.channel)
+    eligible, params = _eligible_agents_sql(interaction, queue, select)
+    key = (queue.strategy, len(counters), len(rows))
+    found = _CLAIM_INSERT_SQL.get(key)
+    if found is None:
+        found = _CLAIM_INSERT_SQL[key] = _claim_and_insert_sql(eligible, counters, len(rows))
+    statement, fields, event_fields = found
+    db = _db()
+    params += [interaction.channel, now]
+    params += [f.get_db_prep_save(f.pre_save(interaction, True), db) for f in fields]
+    for row in rows:
+        params += [f.get_db_prep_save(f.pre_save(row, True), db) for f in event_fields]
+        params.append(row is not opening)  # the claimed agent's row (offered, accepted)
+    with _hot_cursor() as cursor:
+        cursor.execute(statement, params)
+        result = cursor.fetchone()
+    if result is None or result[len(names)] is None:
+        for name, value in before.items():
+            setattr(interaction, name, value)
+        return None
+    agent: AgentProfile = _instance(AgentProfile, names, result[: len(names)])
+    for name, value in zip(counters, result[len(names) : -1], strict=True):
+        setattr(agent, name, value)
+    agent.last_offer_at = now
+    pk = result[-1]
+    interaction.pk = pk
+    interaction.agent = agent
+    interaction._state.adding = False
+    interaction._state.db = db.alias
+    for row in rows:
+        row.interaction_id = pk
+        if row is not opening:
+            row.agent_id = agent.pk
+    return agent
+
+
+_TRANSITION_FIELDS = ("status", "offered_at", "offer_expires_at", "accepted_at", "version")
+
+
+def _claim_and_insert_sql(
+    eligible: str, counters: dict[str, int], events_count: int
+) -> tuple[str, list[Any], list[Any]]:
+    quote = connection.ops.quote_name
+    fields = [f for f in Interaction._meta.concrete_fields if not f.primary_key and f.name != "agent"]
+    event_fields = [
+        f
+        for f in InteractionEvent._meta.concrete_fields
+        if not f.primary_key and f.name not in ("interaction", "agent")
+    ]
+
+    def typed(field: Any) -> str:
+        return f"CAST(%s AS {field.db_type(connection)})"
+
+    columns = ", ".join(quote(str(f.column)) for f in fields)
+    event_columns = [quote(str(f.column)) for f in event_fields]
+    values = ", ".join(
+        f"({', '.join(typed(f) for f in event_fields)}, CAST(%s AS boolean))" for _ in range(events_count)
+    )
+    counted = ", ".join(f"{name} = p.{name} + 1" for name in counters)
+    statement = (
+        f"WITH a AS ({eligible} FOR UPDATE OF a SKIP LOCKED), "  # noqa: S608 - names from the models
+        f"c AS (UPDATE {_table(AgentCapacity)} c SET load = c.load + 1 FROM a "
+        "WHERE c.agent_id = a.id AND c.channel = %s AND c.load < c.capacity RETURNING c.agent_id), "
+        f"u AS (UPDATE {_table(AgentProfile)} p SET {counted}, last_offer_at = %s FROM c "
+        f"WHERE p.id = c.agent_id RETURNING p.id, {', '.join(f'p.{name}' for name in counters)}), "
+        f"i AS (INSERT INTO {_table(Interaction)} ({columns}, agent_id) "
+        f"SELECT {', '.join(typed(f) for f in fields)}, u.id FROM u RETURNING id), "
+        f"e AS (INSERT INTO {_table(InteractionEvent)} (interaction_id, {', '.join(event_columns)}, agent_id) "
+        f"SELECT i.id, {', '.join(f'v.{c}' for c in event_columns)}, CASE WHEN v.mine THEN u.id END "
+        f"FROM i, u, (VALUES {values}) AS v ({', '.join(event_columns)}, mine) RETURNING 1) "
+        f"SELECT a.*, {', '.join(f'u.{name}' for name in counters)}, i.id FROM a "
+        "LEFT JOIN u ON true LEFT JOIN i ON true"
+    )
+    return statement, fields, event_fields
 
 
 def offer_to(interaction: Interaction, agent: AgentProfile, queue: Queue, now: dt.datetime) -> bool:

@@ -7,6 +7,7 @@ querysets themselves, so the comparison is trivially true there (it runs all the
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from django.db import transaction
@@ -174,47 +175,99 @@ def test_the_claim_takes_the_querysets_first_agent_and_counts_exactly_one_slot(s
             transaction.set_rollback(True)
 
 
-def test_one_insert_writes_what_save_and_bulk_create_write() -> None:
-    """acd.insert_with_events (one statement on PostgreSQL) against save() + bulk_create()."""
-    queue = make_queue()
-    agent = make_agent(queue)
+@pytest.mark.parametrize("auto_accept", [False, True])
+@pytest.mark.parametrize("channel", ["chat", "voice"])
+def test_offer_new_in_one_statement_writes_what_the_generic_path_writes(
+    auto_accept: bool, channel: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """offer_new on PostgreSQL (acd._claim_and_insert: claim and INSERTs in one statement)
+    against the generic path every other database runs (claim, save, bulk_create), on two
+    identical scenes: the interaction, its events, the agent's counters, loads and state
+    history come out the same; and with no agent free both write nothing."""
     now = timezone.now()
 
-    def build() -> tuple[Interaction, list[InteractionEvent]]:
-        interaction = Interaction(
-            queue=queue,
-            channel="chat",
-            contact="+15550001",
-            subject="Refund",
-            priority=2,
-            version=2,
-            status=InteractionStatus.QUEUED,
-            queued_at=now,
-        )
-        opening = acd.event_build(
-            interaction, kind="queued", from_status="", at=now, data={"after_hours_of": 7}
-        )
-        interaction.status, interaction.agent, interaction.offered_at = InteractionStatus.OFFERED, agent, now
-        offered = acd.event_build(interaction, kind="offered", from_status="queued", at=now)
-        return interaction, [opening, offered]
+    def scene(name: str) -> tuple[Queue, AgentProfile]:
+        queue = make_queue(name=name, channels=["chat", "voice"], auto_accept=auto_accept)
+        return queue, make_agent(queue, capacity={"chat": 2, "voice": 1})
 
-    one, one_events = build()
-    acd.insert_with_events(one, one_events)
-    other, other_events = build()
-    other.save(force_insert=True)
-    InteractionEvent.objects.bulk_create(other_events)
+    def run(queue: Queue, generic: bool) -> Interaction | None:
+        if generic:
+            monkeypatch.setattr(acd, "_raw_sql_enabled", lambda: False)
+        try:
+            with transaction.atomic():
+                interaction = Interaction(
+                    queue=queue,
+                    channel=channel,
+                    contact="+15550001",
+                    priority=2,
+                    version=1,
+                    status=InteractionStatus.QUEUED,
+                    queued_at=now,
+                )
+                opening = acd.event_build(interaction, kind="queued", from_status="", at=now)
+                offered = acd.offer_new(interaction, queue, opening)
+                return interaction if offered else None
+        finally:
+            monkeypatch.undo()
 
-    def row(interaction: Interaction) -> dict[str, object]:
-        values = Interaction.objects.filter(pk=interaction.pk).values().get()
-        return {k: v for k, v in values.items() if k not in {"id", "created_at"}}
+    def written(queue: Queue, agent: AgentProfile, interaction: Interaction) -> dict[str, Any]:
+        skip = {
+            "id",
+            "idle_since",
+            "last_seen_at",
+            "created_at",
+            "queue_id",
+            "agent_id",
+            "interaction_id",
+            "user_id",
+            "offered_at",
+            "ended_at",
+            "offer_expires_at",
+            "accepted_at",
+            "at",
+            "last_offer_at",
+            "started_at",
+            "state_since",
+        }
 
-    def event_rows(interaction: Interaction) -> list[dict[str, object]]:
-        return [
-            {k: v for k, v in e.items() if k not in {"id", "interaction_id"}}
-            for e in InteractionEvent.objects.filter(interaction=interaction).order_by("id").values()
-        ]
+        def clean(values: dict[str, Any]) -> dict[str, Any]:
+            return {k: v for k, v in values.items() if k not in skip}
 
-    assert one.pk is not None and not one._state.adding
-    assert row(one) == row(other)
-    assert event_rows(one) == event_rows(other) and len(event_rows(one)) == 2
-    assert Interaction.objects.get(pk=one.pk).created_at is not None
+        agent_row = AgentProfile.objects.filter(pk=agent.pk).values().get()
+        row = Interaction.objects.get(pk=interaction.pk)
+        assert row.offered_at is not None
+        offered_at = row.offered_at
+        return {
+            "timing": (
+                row.offer_expires_at and row.offer_expires_at - offered_at,
+                row.accepted_at == offered_at,
+                agent_row["last_offer_at"] == offered_at,
+                [e.at == offered_at for e in InteractionEvent.objects.filter(interaction=row).order_by("id")],
+            ),
+            "interaction": clean(Interaction.objects.filter(pk=interaction.pk).values().get()),
+            "with": (
+                interaction.agent_id == agent.pk,
+                Interaction.objects.get(pk=interaction.pk).agent_id == agent.pk,
+            ),
+            "events": [
+                (clean(e), e["agent_id"] == agent.pk, e["queue_id"] == queue.pk)
+                for e in InteractionEvent.objects.filter(interaction=interaction).order_by("id").values()
+            ],
+            "agent": clean(agent_row),
+            "loads": sorted(AgentCapacity.objects.filter(agent=agent).values_list("channel", "load")),
+            "history": [clean(h) for h in agent.state_changes.order_by("id").values()],
+        }
+
+    one_queue, one_agent = scene("One")
+    other_queue, other_agent = scene("Other")
+    one = run(one_queue, generic=False)
+    other = run(other_queue, generic=True)
+    assert one is not None and other is not None
+    assert one.agent_id == one_agent.pk and not one._state.adding
+    assert written(one_queue, one_agent, one) == written(other_queue, other_agent, other)
+
+    # Nobody free: nothing written on either path.
+    AgentProfile.objects.filter(pk__in=[one_agent.pk, other_agent.pk]).update(presence=Presence.NOT_READY)
+    before = (Interaction.objects.count(), InteractionEvent.objects.count(), _loads(), _counters())
+    assert run(one_queue, generic=False) is None and run(other_queue, generic=True) is None
+    assert (Interaction.objects.count(), InteractionEvent.objects.count(), _loads(), _counters()) == before
