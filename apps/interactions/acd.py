@@ -541,6 +541,20 @@ def eligible_agent_lock(interaction: Interaction, queue: Queue) -> AgentProfile 
 _CLAIM_SQL: dict[tuple[str, bool, int], str] = {}
 
 
+def _claim_parts(eligible: str, counters: dict[str, int]) -> str:
+    """The WITH parts of a claim, params after eligible's: the channel, then last_offer_at.
+    a: the best eligible agent, locked (SKIP LOCKED); c: its slot of the channel, taken only if
+    still free; u: its counters, moved only if the slot was taken (RETURNING the id and them)."""
+    counted = ", ".join(f"{name} = p.{name} + 1" for name in counters)
+    return (
+        f"WITH a AS ({eligible} FOR UPDATE OF a SKIP LOCKED), "  # noqa: S608 - names from the models
+        f"c AS (UPDATE {_table(AgentCapacity)} c SET load = c.load + 1 FROM a "
+        "WHERE c.agent_id = a.id AND c.channel = %s AND c.load < c.capacity RETURNING c.agent_id), "
+        f"u AS (UPDATE {_table(AgentProfile)} p SET {counted}, last_offer_at = %s FROM c "
+        f"WHERE p.id = c.agent_id RETURNING p.id, {', '.join(f'p.{name}' for name in counters)})"
+    )
+
+
 def eligible_agent_claim(
     interaction: Interaction, queue: Queue, now: dt.datetime
 ) -> tuple[AgentProfile | None, bool]:
@@ -561,14 +575,9 @@ def eligible_agent_claim(
     cached = _CLAIM_SQL.get(key)
     sql, params = _eligible_agents_sql(interaction, queue, select)
     if cached is None:
-        counted = ", ".join(f"{name} = p.{name} + 1" for name in counters)
         cached = _CLAIM_SQL[key] = (
-            f"WITH a AS ({sql} FOR UPDATE OF a SKIP LOCKED), "  # noqa: S608 - names from the models
-            f"c AS (UPDATE {_table(AgentCapacity)} c SET load = c.load + 1 FROM a "
-            "WHERE c.agent_id = a.id AND c.channel = %s AND c.load < c.capacity RETURNING c.agent_id), "
-            f"u AS (UPDATE {_table(AgentProfile)} p SET {counted}, last_offer_at = %s FROM c "
-            f"WHERE p.id = c.agent_id RETURNING {', '.join(f'p.{name}' for name in counters)}) "
-            f"SELECT a.*, u.* FROM a LEFT JOIN u ON true"
+            f"{_claim_parts(sql, counters)} "  # noqa: S608 - names from the models
+            f"SELECT a.*, {', '.join(f'u.{name}' for name in counters)} FROM a LEFT JOIN u ON true"
         )
     with _hot_cursor() as cursor:
         cursor.execute(cached, [*params, interaction.channel, now])
@@ -811,13 +820,8 @@ def _claim_and_insert_sql(
     values = ", ".join(
         f"({', '.join(typed(f) for f in event_fields)}, CAST(%s AS boolean))" for _ in range(events_count)
     )
-    counted = ", ".join(f"{name} = p.{name} + 1" for name in counters)
     statement = (
-        f"WITH a AS ({eligible} FOR UPDATE OF a SKIP LOCKED), "  # noqa: S608 - names from the models
-        f"c AS (UPDATE {_table(AgentCapacity)} c SET load = c.load + 1 FROM a "
-        "WHERE c.agent_id = a.id AND c.channel = %s AND c.load < c.capacity RETURNING c.agent_id), "
-        f"u AS (UPDATE {_table(AgentProfile)} p SET {counted}, last_offer_at = %s FROM c "
-        f"WHERE p.id = c.agent_id RETURNING p.id, {', '.join(f'p.{name}' for name in counters)}), "
+        f"{_claim_parts(eligible, counters)}, "  # noqa: S608 - names from the models
         f"i AS (INSERT INTO {_table(Interaction)} ({columns}, agent_id) "
         f"SELECT {', '.join(typed(f) for f in fields)}, u.id FROM u RETURNING id), "
         f"e AS (INSERT INTO {_table(InteractionEvent)} (interaction_id, {', '.join(event_columns)}, agent_id) "
