@@ -433,15 +433,28 @@ class AgentStateChange(models.Model):
 class Interaction(models.Model):
     channel = models.CharField(max_length=16, choices=Channel.choices)
     direction = models.CharField(max_length=16, choices=Direction.choices, default=Direction.INBOUND)
+    # db_index=False on customer and agent: the composite indexes in Meta lead with them and
+    # serve every lookup (and the foreign keys' checks) a single-column index would; routing
+    # inserts a row per arrival, so an index nobody needs is a cost on the hottest write.
     customer = models.ForeignKey(
-        Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="interactions"
+        Customer,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="interactions",
+        db_index=False,
     )
     contact = models.CharField(max_length=254, blank=True, help_text="Phone, email or handle as received")
     queue = models.ForeignKey(
         Queue, null=True, blank=True, on_delete=models.PROTECT, related_name="interactions"
     )
     agent = models.ForeignKey(
-        AgentProfile, null=True, blank=True, on_delete=models.PROTECT, related_name="interactions"
+        AgentProfile,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="interactions",
+        db_index=False,
     )
     status = models.CharField(
         max_length=16, choices=InteractionStatus.choices, default=InteractionStatus.QUEUED
@@ -498,7 +511,10 @@ class Interaction(models.Model):
 class InteractionEvent(models.Model):
     """Every state change of an interaction, in order: reports and audits replay these."""
 
-    interaction = models.ForeignKey(Interaction, on_delete=models.CASCADE, related_name="events")
+    # No single-column index: interaction_event_idx (interaction, at) leads with it.
+    interaction = models.ForeignKey(
+        Interaction, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     kind = models.CharField(max_length=32)
     from_status = models.CharField(max_length=16, blank=True)
     to_status = models.CharField(max_length=16, blank=True)
