@@ -584,14 +584,22 @@ def eligible_agent_claim(
         row = cursor.fetchone()
     if row is None:
         return None, False
-    locked: AgentProfile = _instance(AgentProfile, names, row[: len(names)])
-    loads = row[len(names) :]
+    return _claimed(row, names, counters, now)
+
+
+def _claimed(
+    row: tuple[Any, ...], names: list[str], counters: dict[str, int], now: dt.datetime
+) -> tuple[AgentProfile, bool]:
+    """The agent of a claim's result row (the agent's columns, then u's counters), with the
+    counters the claim moved, and whether it took the slot (u's columns are NULL when not)."""
+    agent: AgentProfile = _instance(AgentProfile, names, row[: len(names)])
+    loads = row[len(names) : len(names) + len(counters)]
     if loads[0] is None:
-        return locked, False
+        return agent, False
     for name, value in zip(counters, loads, strict=True):
-        setattr(locked, name, value)
-    locked.last_offer_at = now
-    return locked, True
+        setattr(agent, name, value)
+    agent.last_offer_at = now
+    return agent, True
 
 
 def eligible_agent_exists(interaction: Interaction, queue: Queue) -> bool:
@@ -778,14 +786,11 @@ def _claim_and_insert(
     with _hot_cursor() as cursor:
         cursor.execute(statement, params)
         result = cursor.fetchone()
-    if result is None or result[len(names)] is None:
+    agent, claimed = (None, False) if result is None else _claimed(result, names, counters, now)
+    if agent is None or not claimed:
         for name, value in before.items():
             setattr(interaction, name, value)
         return None
-    agent: AgentProfile = _instance(AgentProfile, names, result[: len(names)])
-    for name, value in zip(counters, result[len(names) : -1], strict=True):
-        setattr(agent, name, value)
-    agent.last_offer_at = now
     pk = result[-1]
     interaction.pk = pk
     interaction.agent = agent
