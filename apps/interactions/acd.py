@@ -20,10 +20,10 @@ Exact under concurrency, with no sweep. The rules, and why they are enough:
    match in a new transaction. For a waiting interaction I and a free agent A, whichever of the
    two looks last started its look after the other's publish committed, so it sees the other.
    One shortcut, which keeps the rule: a new interaction (services.interaction_enqueue) first
-   tries an offer inside its own transaction, before its row exists (offer_new: nobody else can
-   see or lock it, so only the agent is locked, with SKIP LOCKED, never waited for, and the row
-   is inserted already offered); only when that takes no agent is it inserted queued and the
-   look scheduled after commit. A look that is not needed is one that found nothing to match,
+   tries an offer before its row exists (offer_new: nobody else can see or lock it, so only the
+   agent is locked, with SKIP LOCKED, never waited for, and the row is inserted already
+   offered; on PostgreSQL one statement, its own transaction); only when that takes no agent
+   is it inserted queued and the look scheduled after commit. A look that is not needed is one that found nothing to match,
    and the fallback look is exactly the one rule 2 runs.
 3. **Contention means retry.** A look that finds its match but cannot lock it (SKIP LOCKED
    skipped a row that a plain read shows eligible) reports CONTENDED and is run again after its
@@ -277,8 +277,16 @@ def _offer_transition(
     return rows
 
 
-def _offer_announce(interaction: Interaction, agent: AgentProfile, queue: Queue, now: dt.datetime) -> None:
-    """An offer written: its events after commit, and the agent's state."""
+def _offer_announce(
+    interaction: Interaction,
+    agent: AgentProfile,
+    queue: Queue,
+    now: dt.datetime,
+    *,
+    state_changed: bool | None = None,
+) -> None:
+    """An offer written: its events after commit, and the agent's state (state_changed: the
+    caller already wrote it, and whether it changed; offer_new's one statement)."""
     if queue.auto_accept:
         events.interaction_changed(
             interaction, status=InteractionStatus.OFFERED, version=interaction.version - 1
@@ -286,7 +294,9 @@ def _offer_announce(interaction: Interaction, agent: AgentProfile, queue: Queue,
     events.interaction_changed(interaction)
     # The interaction is held (offered or active) when the state is derived, so the state is
     # OFFERED or BUSY whatever the agent's other load.
-    if agent_refresh_state(agent, now, offered=not queue.auto_accept):
+    if state_changed is None:
+        state_changed = agent_refresh_state(agent, now, offered=not queue.auto_accept)
+    if state_changed:
         # Only a new state is news: the agent's version moves with its state alone, so clients
         # drop an agent event of a version they hold, and the wallboard's grid reloads on the
         # interaction's event of this same commit (which carries the new load).
@@ -541,17 +551,62 @@ def eligible_agent_lock(interaction: Interaction, queue: Queue) -> AgentProfile 
 _CLAIM_SQL: dict[tuple[str, bool, int], str] = {}
 
 
-def _claim_parts(eligible: str, counters: dict[str, int]) -> str:
+def _claim_parts(eligible: str, counters: dict[str, int], *, state: str = "") -> str:
     """The WITH parts of a claim, params after eligible's: the channel, then last_offer_at.
     a: the best eligible agent, locked (SKIP LOCKED); c: its slot of the channel, taken only if
-    still free; u: its counters, moved only if the slot was taken (RETURNING the id and them)."""
+    still free; u: its counters, moved only if the slot was taken (RETURNING the id and them).
+
+    state: an SQL expression over the claimed agent's id (c.agent_id) of the state the offer
+    leaves it in (_offered_state_sql); u then also sets it as agent_refresh_state would (a new
+    state_since, the version moved only when it changed) and RETURNs state, version and the
+    offer's time (at) after the counters. Only u's own row changes: the history
+    (_state_history_parts) reads the old state from a."""
     counted = ", ".join(f"{name} = p.{name} + 1" for name in counters)
-    return (
+    returned = ", ".join(f"p.{name}" for name in counters)
+    parts = (
         f"WITH a AS ({eligible} FOR UPDATE OF a SKIP LOCKED), "  # noqa: S608 - names from the models
         f"c AS (UPDATE {_table(AgentCapacity)} c SET load = c.load + 1 FROM a "
         "WHERE c.agent_id = a.id AND c.channel = %s AND c.load < c.capacity RETURNING c.agent_id), "
-        f"u AS (UPDATE {_table(AgentProfile)} p SET {counted}, last_offer_at = %s FROM c "
-        f"WHERE p.id = c.agent_id RETURNING p.id, {', '.join(f'p.{name}' for name in counters)})"
+    )
+    if not state:
+        return (
+            f"{parts}u AS (UPDATE {_table(AgentProfile)} p SET {counted}, last_offer_at = %s FROM c "  # noqa: S608
+            f"WHERE p.id = c.agent_id RETURNING p.id, {returned})"
+        )
+    return (
+        f"{parts}s AS (SELECT c.agent_id AS id, {state} AS state, "  # noqa: S608 - names, enums
+        "CAST(%s AS timestamptz) AS at FROM c), "
+        f"u AS (UPDATE {_table(AgentProfile)} p SET {counted}, last_offer_at = s.at, state = s.state, "
+        "state_since = CASE WHEN p.state = s.state THEN p.state_since ELSE s.at END, "
+        "version = p.version + CASE WHEN p.state = s.state THEN 0 ELSE 1 END FROM s "
+        f"WHERE p.id = s.id RETURNING p.id, {returned}, p.state, p.version, p.last_offer_at AS at)"
+    )
+
+
+def _offered_state_sql(auto_accept: bool) -> str:
+    """agent_refresh_state's state for an agent just offered an interaction, as SQL over
+    c.agent_id: OFFERED; on an auto-accept queue (the new interaction active) OFFERED while
+    another of the agent's interactions waits for an answer, else BUSY. Literals from the
+    enums, no parameters."""
+    if not auto_accept:
+        return f"'{AgentState.OFFERED.value}'"
+    return (
+        f"CASE WHEN EXISTS (SELECT 1 FROM {_table(Interaction)} x WHERE x.agent_id = c.agent_id "  # noqa: S608
+        f"AND x.status = '{InteractionStatus.OFFERED.value}') THEN '{AgentState.OFFERED.value}' "
+        f"ELSE '{AgentState.BUSY.value}' END"
+    )
+
+
+def _state_history_parts() -> str:
+    """WITH parts recording u's new state in the history when it differs from a's (the state
+    before): the open row closed, a new one opened (agent_refresh_state's two writes), at u's
+    time of the offer. No parameters."""
+    history = _table(AgentStateChange)
+    return (
+        f"h AS (UPDATE {history} h SET ended_at = u.at FROM u, a "  # noqa: S608 - names from the models
+        "WHERE h.agent_id = u.id AND h.ended_at IS NULL AND a.state <> u.state RETURNING 1), "
+        f"n AS (INSERT INTO {history} (agent_id, state, reason_id, started_at, ended_at) "
+        "SELECT u.id, u.state, NULL, u.at, NULL FROM u, a WHERE a.state <> u.state RETURNING 1)"
     )
 
 
@@ -733,9 +788,15 @@ def agent_look(agent_id: int) -> LookResult:
             offered.append(interaction.pk)
 
 
+def offers_in_one_statement() -> bool:
+    """Whether offer_new writes a whole offer in one statement (PostgreSQL), so that it needs
+    no transaction around it."""
+    return _raw_sql_enabled()
+
+
 def offer_new(interaction: Interaction, queue: Queue, opening: InteractionEvent) -> bool:
-    """Offer an interaction that is not saved yet (status queued, in the caller's transaction)
-    to the best eligible agent now, if one is free and not locked (rule 2's shortcut). When it
+    """Offer an interaction that is not saved yet (status queued; in the caller's transaction,
+    or in none when offers_in_one_statement()) to the best eligible agent now, if one is free and not locked (rule 2's shortcut). When it
     is, the interaction is inserted already offered (or active on an auto-accept queue) with
     `opening`, its queued event, and True returned. When not, nothing is written, and the
     caller must insert it queued and schedule the look after commit
@@ -744,10 +805,11 @@ def offer_new(interaction: Interaction, queue: Queue, opening: InteractionEvent)
         return False
     now = timezone.now()
     if _raw_sql_enabled():
-        claimed_agent = _claim_and_insert(interaction, queue, opening, now)
-        if claimed_agent is None:
+        offered = _claim_and_insert(interaction, queue, opening, now)
+        if offered is None:
             return False
-        _offer_announce(interaction, claimed_agent, queue, now)
+        claimed_agent, state_changed = offered
+        _offer_announce(interaction, claimed_agent, queue, now, state_changed=state_changed)
         return True
     agent, claimed = eligible_agent_claim(interaction, queue, now)
     if agent is None or not claimed:
@@ -756,33 +818,43 @@ def offer_new(interaction: Interaction, queue: Queue, opening: InteractionEvent)
     return True
 
 
-_CLAIM_INSERT_SQL: dict[tuple[str, int, int], tuple[str, list[Any], list[Any]]] = {}
+# Statements of _claim_and_insert by strategy, counters, auto-accept and which values are NULL.
+_CLAIM_INSERT_SQL: dict[tuple[Any, ...], str] = {}
 
 
 def _claim_and_insert(
     interaction: Interaction, queue: Queue, opening: InteractionEvent, now: dt.datetime
-) -> AgentProfile | None:
+) -> tuple[AgentProfile, bool] | None:
     """offer_new on PostgreSQL as one statement: eligible_agent_claim's lock, slot and
-    counters, then the INSERTs of the interaction (as the offer leaves it, its
-    agent the one claimed) and of its event rows; each data-modifying part reads the rows the
-    one before it returned, so nothing is inserted unless an agent was claimed. Returns the
-    agent; None, with nothing written and the interaction as it was, when none was claimed."""
+    counters, the agent's new state and its history (agent_refresh_state's writes), then the
+    INSERTs of the interaction (as the offer leaves it, its agent the one claimed) and of its
+    event rows; each data-modifying part reads the rows the one before it returned, so nothing
+    is written unless an agent was claimed. The statement is the whole offer, so it may run
+    outside a transaction (services.interaction_enqueue). Returns the agent and whether its
+    state changed; None, with nothing written and the interaction as it was, when none was
+    claimed."""
     before = {name: getattr(interaction, name) for name in _TRANSITION_FIELDS}
     rows = _offer_transition(interaction, None, queue, now, opening)
     names, select = _columns(AgentProfile, "a")
     counters = _load_counters(interaction.channel)
     eligible, params = _eligible_agents_sql(interaction, queue, select)
-    key = (queue.strategy, len(counters), len(rows))
-    found = _CLAIM_INSERT_SQL.get(key)
-    if found is None:
-        found = _CLAIM_INSERT_SQL[key] = _claim_and_insert_sql(eligible, counters, len(rows))
-    statement, fields, event_fields = found
+    fields, event_fields = _insert_fields()
     db = _db()
+    values = [f.get_db_prep_save(f.pre_save(interaction, True), db) for f in fields]
+    event_values = [[f.get_db_prep_save(f.pre_save(row, True), db) for f in event_fields] for row in rows]
+    # NULLs are written into the statement, not sent: fewer parameters keep it within psycopg's
+    # cache of parsed statements (50 parameters, 4 kB), and each shape is prepared once.
+    nulls = (tuple(v is None for v in values), tuple(tuple(v is None for v in r) for r in event_values))
+    key = (queue.strategy, len(counters), queue.auto_accept, nulls)
+    statement = _CLAIM_INSERT_SQL.get(key)
+    if statement is None:
+        statement = _CLAIM_INSERT_SQL[key] = _claim_and_insert_sql(
+            eligible, counters, nulls, auto_accept=queue.auto_accept
+        )
     params += [interaction.channel, now]
-    params += [f.get_db_prep_save(f.pre_save(interaction, True), db) for f in fields]
-    for row in rows:
-        params += [f.get_db_prep_save(f.pre_save(row, True), db) for f in event_fields]
-        params.append(row is not opening)  # the claimed agent's row (offered, accepted)
+    params += [v for v in values if v is not None]
+    for row_values in event_values:
+        params += [v for v in row_values if v is not None]
     with _hot_cursor() as cursor:
         cursor.execute(statement, params)
         result = cursor.fetchone()
@@ -791,7 +863,10 @@ def _claim_and_insert(
         for name, value in before.items():
             setattr(interaction, name, value)
         return None
-    pk = result[-1]
+    state, version, pk = result[-3:]
+    state_changed = state != agent.state
+    if state_changed:
+        agent.state, agent.state_since, agent.version = state, now, version
     interaction.pk = pk
     interaction.agent = agent
     interaction._state.adding = False
@@ -800,42 +875,68 @@ def _claim_and_insert(
         row.interaction_id = pk
         if row is not opening:
             row.agent_id = agent.pk
-    return agent
+    return agent, state_changed
 
 
 _TRANSITION_FIELDS = ("status", "offered_at", "offer_expires_at", "accepted_at", "version")
 
 
-def _claim_and_insert_sql(
-    eligible: str, counters: dict[str, int], events_count: int
-) -> tuple[str, list[Any], list[Any]]:
-    quote = connection.ops.quote_name
-    fields = [f for f in Interaction._meta.concrete_fields if not f.primary_key and f.name != "agent"]
-    event_fields = [
-        f
-        for f in InteractionEvent._meta.concrete_fields
-        if not f.primary_key and f.name not in ("interaction", "agent")
-    ]
+_INSERT_FIELDS: list[tuple[list[Any], list[Any]]] = []
 
-    def typed(field: Any) -> str:
-        return f"CAST(%s AS {field.db_type(connection)})"
+
+def _insert_fields() -> tuple[list[Any], list[Any]]:
+    """The columns _claim_and_insert writes: the interaction's but its id and agent (u's id),
+    its events' but their id, interaction (i's id) and agent."""
+    if not _INSERT_FIELDS:
+        _INSERT_FIELDS.append(
+            (
+                [f for f in Interaction._meta.concrete_fields if not f.primary_key and f.name != "agent"],
+                [
+                    f
+                    for f in InteractionEvent._meta.concrete_fields
+                    if not f.primary_key and f.name not in ("interaction", "agent")
+                ],
+            )
+        )
+    return _INSERT_FIELDS[0]
+
+
+def _claim_and_insert_sql(
+    eligible: str,
+    counters: dict[str, int],
+    nulls: tuple[tuple[bool, ...], tuple[tuple[bool, ...], ...]],
+    *,
+    auto_accept: bool,
+) -> str:
+    """_claim_and_insert's statement; nulls: which of the interaction's and of each event row's
+    values (_insert_fields) are NULL, written as such; the others are parameters. The first
+    event row is the opening (no agent), the others the claimed agent's."""
+    quote = connection.ops.quote_name
+    fields, event_fields = _insert_fields()
+    interaction_nulls, event_nulls = nulls
+
+    def typed(field: Any, null: bool) -> str:
+        kind = str(field.db_type(connection)).replace("timestamp with time zone", "timestamptz")
+        return f"{'NULL' if null else '%s'}::{kind}"
 
     columns = ", ".join(quote(str(f.column)) for f in fields)
     event_columns = [quote(str(f.column)) for f in event_fields]
     values = ", ".join(
-        f"({', '.join(typed(f) for f in event_fields)}, CAST(%s AS boolean))" for _ in range(events_count)
+        f"({', '.join(typed(f, null) for f, null in zip(event_fields, row, strict=True))}, {'true' if n else 'false'})"
+        for n, row in enumerate(event_nulls)
     )
-    statement = (
-        f"{_claim_parts(eligible, counters)}, "  # noqa: S608 - names from the models
+    inserted = ", ".join(typed(f, null) for f, null in zip(fields, interaction_nulls, strict=True))
+    return (
+        f"{_claim_parts(eligible, counters, state=_offered_state_sql(auto_accept))}, "  # noqa: S608
         f"i AS (INSERT INTO {_table(Interaction)} ({columns}, agent_id) "
-        f"SELECT {', '.join(typed(f) for f in fields)}, u.id FROM u RETURNING id), "
+        f"SELECT {inserted}, u.id FROM u RETURNING id), "
         f"e AS (INSERT INTO {_table(InteractionEvent)} (interaction_id, {', '.join(event_columns)}, agent_id) "
         f"SELECT i.id, {', '.join(f'v.{c}' for c in event_columns)}, CASE WHEN v.mine THEN u.id END "
-        f"FROM i, u, (VALUES {values}) AS v ({', '.join(event_columns)}, mine) RETURNING 1) "
-        f"SELECT a.*, {', '.join(f'u.{name}' for name in counters)}, i.id FROM a "
+        f"FROM i, u, (VALUES {values}) AS v ({', '.join(event_columns)}, mine) RETURNING 1), "
+        f"{_state_history_parts()} "
+        f"SELECT a.*, {', '.join(f'u.{name}' for name in counters)}, u.state, u.version, i.id FROM a "
         "LEFT JOIN u ON true LEFT JOIN i ON true"
     )
-    return statement, fields, event_fields
 
 
 def offer_to(interaction: Interaction, agent: AgentProfile, queue: Queue, now: dt.datetime) -> bool:

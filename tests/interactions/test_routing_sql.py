@@ -13,7 +13,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from apps.interactions import acd
+from apps.interactions import acd, services
 from apps.interactions.models import (
     AgentCapacity,
     AgentProfile,
@@ -175,42 +175,56 @@ def test_the_claim_takes_the_querysets_first_agent_and_counts_exactly_one_slot(s
             transaction.set_rollback(True)
 
 
+@pytest.mark.parametrize("holding", ["", "offered", "active"])
 @pytest.mark.parametrize("auto_accept", [False, True])
 @pytest.mark.parametrize("channel", ["chat", "voice"])
 def test_offer_new_in_one_statement_writes_what_the_generic_path_writes(
-    auto_accept: bool, channel: str, monkeypatch: pytest.MonkeyPatch
+    holding: str, auto_accept: bool, channel: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """offer_new on PostgreSQL (acd._claim_and_insert: claim and INSERTs in one statement)
-    against the generic path every other database runs (claim, save, bulk_create), on two
-    identical scenes: the interaction, its events, the agent's counters, loads and state
-    history come out the same; and with no agent free both write nothing."""
+    """offer_new on PostgreSQL (acd._claim_and_insert: claim, state and INSERTs in one
+    statement) against the generic path every other database runs (claim, save, bulk_create,
+    agent_refresh_state), on two identical scenes: the interaction, its events, the agent's
+    counters, loads, state, version and state history, and the agent events published, come
+    out the same, whether the agent was free or already held a chat offered or active (so the
+    state changes, or stays OFFERED or BUSY); and with no agent free both write nothing."""
     now = timezone.now()
+    published: list[tuple[str, int, int]] = []
+    monkeypatch.setattr(
+        acd.events, "agent_changed", lambda agent: published.append((agent.state, agent.version, agent.pk))
+    )
 
     def scene(name: str) -> tuple[Queue, AgentProfile]:
         queue = make_queue(name=name, channels=["chat", "voice"], auto_accept=auto_accept)
-        return queue, make_agent(queue, capacity={"chat": 2, "voice": 1})
+        agent = make_agent(queue, capacity={"chat": 3, "voice": 1})
+        if holding:
+            held = make_queue(name=f"{name} held", channels=["chat"], auto_accept=holding == "active")
+            agent.queues.add(held)
+            interaction = services.interaction_enqueue(queue=held, channel="chat")
+            assert interaction.status == holding and interaction.agent_id == agent.pk
+            agent.refresh_from_db()
+        return queue, agent
 
     def run(queue: Queue, generic: bool) -> Interaction | None:
-        if generic:
-            monkeypatch.setattr(acd, "_raw_sql_enabled", lambda: False)
-        try:
-            with transaction.atomic():
-                interaction = Interaction(
-                    queue=queue,
-                    channel=channel,
-                    contact="+15550001",
-                    priority=2,
-                    version=1,
-                    status=InteractionStatus.QUEUED,
-                    queued_at=now,
-                )
-                opening = acd.event_build(interaction, kind="queued", from_status="", at=now)
-                offered = acd.offer_new(interaction, queue, opening)
-                return interaction if offered else None
-        finally:
-            monkeypatch.undo()
+        published.clear()
+        with monkeypatch.context() as patch, transaction.atomic():
+            if generic:
+                patch.setattr(acd, "_raw_sql_enabled", lambda: False)
+            interaction = Interaction(
+                queue=queue,
+                channel=channel,
+                contact="+15550001",
+                priority=2,
+                version=1,
+                status=InteractionStatus.QUEUED,
+                queued_at=now,
+            )
+            opening = acd.event_build(interaction, kind="queued", from_status="", at=now)
+            offered = acd.offer_new(interaction, queue, opening)
+            return interaction if offered else None
 
-    def written(queue: Queue, agent: AgentProfile, interaction: Interaction) -> dict[str, Any]:
+    def written(
+        queue: Queue, agent: AgentProfile, interaction: Interaction, agent_events: list[tuple[str, int, int]]
+    ) -> dict[str, Any]:
         skip = {
             "id",
             "idle_since",
@@ -237,13 +251,25 @@ def test_offer_new_in_one_statement_writes_what_the_generic_path_writes(
         row = Interaction.objects.get(pk=interaction.pk)
         assert row.offered_at is not None
         offered_at = row.offered_at
+        history = list(agent.state_changes.order_by("id"))
+        # The in-memory agent the offer announced matches its row.
+        announced = interaction.agent
+        assert announced is not None
+        assert (announced.state, announced.version, announced.total_load) == (
+            agent_row["state"],
+            agent_row["version"],
+            agent_row["total_load"],
+        )
         return {
             "timing": (
                 row.offer_expires_at and row.offer_expires_at - offered_at,
                 row.accepted_at == offered_at,
                 agent_row["last_offer_at"] == offered_at,
+                agent_row["state_since"] == offered_at,
                 [e.at == offered_at for e in InteractionEvent.objects.filter(interaction=row).order_by("id")],
+                [(h.started_at == offered_at, h.ended_at == offered_at) for h in history],
             ),
+            "published": [(state, version, pk == agent.pk) for state, version, pk in agent_events],
             "interaction": clean(Interaction.objects.filter(pk=interaction.pk).values().get()),
             "with": (
                 interaction.agent_id == agent.pk,
@@ -261,10 +287,15 @@ def test_offer_new_in_one_statement_writes_what_the_generic_path_writes(
     one_queue, one_agent = scene("One")
     other_queue, other_agent = scene("Other")
     one = run(one_queue, generic=False)
+    one_published = list(published)
     other = run(other_queue, generic=True)
     assert one is not None and other is not None
     assert one.agent_id == one_agent.pk and not one._state.adding
-    assert written(one_queue, one_agent, one) == written(other_queue, other_agent, other)
+    assert written(one_queue, one_agent, one, one_published) == written(
+        other_queue, other_agent, other, list(published)
+    )
+    # The agent's state changed exactly when it was free or busy and is offered now.
+    assert bool(one_published) == (not holding or (holding == "active" and not auto_accept))
 
     # Nobody free: nothing written on either path.
     AgentProfile.objects.filter(pk__in=[one_agent.pk, other_agent.pk]).update(presence=Presence.NOT_READY)
