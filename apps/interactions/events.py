@@ -146,9 +146,17 @@ async def _send_batch(batch: list[tuple[Any, list[str], dict[str, Any]]]) -> Non
         for group in groups:
             by_group.setdefault((id(layer), group), (layer, []))[1].append(message)
     keys = list(by_group)
-    outcomes = await asyncio.gather(
-        *(_group_send_all(*by_group[key], key[1]) for key in keys), return_exceptions=True
-    )
+    outcomes: list[BaseException | None]
+    if len(keys) == 1:  # the usual agent's batch: no task of its own, so it starts at once
+        try:
+            await _group_send_all(*by_group[keys[0]], keys[0][1])
+            outcomes = [None]
+        except Exception as error:
+            outcomes = [error]
+    else:
+        outcomes = await asyncio.gather(
+            *(_group_send_all(*by_group[key], key[1]) for key in keys), return_exceptions=True
+        )
     for key, outcome in zip(keys, outcomes, strict=True):
         if isinstance(outcome, BaseException):
             for message in by_group[key][1]:
@@ -163,7 +171,8 @@ async def _group_send_all(layer: Any, messages: list[dict[str, Any]], group: str
             if len(chunk) == 1
             else {"type": "event.batch", "payloads": [m["payload"] for m in chunk]}
         )
-        await asyncio.wait_for(layer.group_send(group, message), timeout=SEND_TIMEOUT_SECONDS)
+        async with asyncio.timeout(SEND_TIMEOUT_SECONDS):  # unlike wait_for, no task in between
+            await layer.group_send(group, message)
 
 
 def _log_failure(message: dict[str, Any], group: str, error: BaseException | None = None) -> None:

@@ -95,6 +95,33 @@ def test_a_group_that_fails_loses_only_its_own_events(caplog: pytest.LogCaptureF
     assert _payloads(layer.sent[-1][1]) == [{"kind": "x", "n": 5}]
 
 
+def test_a_lone_group_that_fails_or_hangs_is_logged_and_the_lane_goes_on(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch for one group is sent without a task of its own: its failure, or a group_send
+    that never returns (cut by SEND_TIMEOUT_SECONDS), is logged like any other and the lane
+    sends its next batch."""
+    layer = _Recording()
+    publisher = events._Publisher()
+    publisher.post(layer, ["broken"], {"type": "event", "payload": {"kind": "x", "n": 0}})
+    assert publisher.flush(timeout=10)
+    assert sum("publishing x to broken failed" in r.getMessage() for r in caplog.records) == 1
+
+    class _Hanging(_Recording):
+        async def group_send(self, group: str, message: dict[str, Any]) -> None:
+            if group == "stuck":
+                await asyncio.sleep(3600)
+            await super().group_send(group, message)
+
+    monkeypatch.setattr(events, "SEND_TIMEOUT_SECONDS", 0.2)
+    hanging = _Hanging()
+    publisher.post(hanging, ["stuck"], {"type": "event", "payload": {"kind": "y", "n": 1}})
+    publisher.post(hanging, ["fine"], {"type": "event", "payload": {"kind": "y", "n": 2}})
+    assert publisher.flush(timeout=10)
+    assert sum("publishing y to stuck failed" in r.getMessage() for r in caplog.records) == 1
+    assert [_payloads(message) for _, message in hanging.sent] == [[{"kind": "y", "n": 2}]]
+
+
 def test_a_big_pile_goes_in_messages_of_at_most_batch_max_events() -> None:
     layer = _Recording()
     publisher = events._Publisher()
