@@ -8,7 +8,10 @@ and receive() on that channel, same layer, same Redis.
     status: offered} for it, p50/p95 over BENCH_OFFERS (default 1,000) offers. Goal: p95 <= 3x
     the bare round trip's p95. Also printed, to split the figure: the service call alone, and a
     plain group_send to the agent's group until it reaches the socket (layer + daphne + socket,
-    no database).
+    no database). The three are measured in turn in BENCH_BLOCKS (default 10) blocks of a tenth
+    each, so that a slow spell of a shared machine weighs on the figure and on its reference
+    alike; before a block's bare round trips the product's sends are flushed and the loop left
+    idle, so the reference meets none of the product's background work.
 (c) one wallboard event (events.send, what every service's on_commit runs) to BENCH_CLIENTS
     (default 500) connected supervisors, BENCH_FANOUT_EVENTS (default 20) times: every socket
     gets every event; p50/p95/max of event-to-socket latency over all deliveries.
@@ -64,6 +67,8 @@ CYCLES = int(os.environ.get("BENCH_CYCLES", "1000"))
 # reach most of that plateau; rss_every_250_cycles_mib shows the slope.
 WARMUP_CYCLES = int(os.environ.get("BENCH_WARMUP_CYCLES", "1000"))
 BARE_ROUND_TRIPS = 1000
+# (b) measures its three parts in turn, BLOCKS times (offers, publish-to-socket, bare).
+BLOCKS = int(os.environ.get("BENCH_BLOCKS", "10"))
 RESULTS = Path(
     os.environ.get("BENCH_RESULTS_REALTIME", str(Path(settings.BASE_DIR) / ".var" / "bench-realtime.json"))
 )
@@ -124,14 +129,14 @@ class _OrmThread:
         self._executor.shutdown()
 
 
-async def bare_round_trips(count: int = BARE_ROUND_TRIPS) -> list[float]:
+async def bare_round_trips(count: int = BARE_ROUND_TRIPS, *, warm: bool = True) -> list[float]:
     """group_send to a group of one channel, then receive() it: the layer's own round trip."""
     layer = get_channel_layer()
     assert layer is not None
     channel = await layer.new_channel()
     group = f"bench.bare.{os.getpid()}"
     await layer.group_add(group, channel)
-    for n in range(50):  # warm the connection pool
+    for n in range(50 if warm else 5):  # warm the connection pool
         await layer.group_send(group, {"type": "bench", "n": n})
         await layer.receive(channel)
     latencies = []
@@ -197,16 +202,27 @@ def test_enqueue_to_offer_on_the_agents_websocket(bench_redis: str, tmp_path: Pa
 
             for _ in range(30):  # warm-up: connections, caches, the publisher loop
                 await one_offer()
-            for _ in range(OFFERS):
-                offer, service = await one_offer()
-                found["offer"].append(offer)
-                found["service"].append(service)
-            for n in range(OFFERS):
-                start = time.perf_counter()
-                await layer.group_send(agent_group, {"type": "event", "payload": {"kind": "bench", "n": n}})
-                at = await _until(desk, lambda m, n=n: m.get("kind") == "bench" and m.get("n") == n)  # type: ignore[misc]
-                found["publish_to_socket"].append(at - start)
-            found["bare"] = await bare_round_trips()
+            found["bare"] = []
+            sent = 0
+            for block in range(BLOCKS):
+                # Each part measured in every block, so a slow spell of a shared machine falls
+                # on all three alike; the product's own sends are finished (flush) and the
+                # loop idle before the bare round trips start, so they meet no background work.
+                for _ in range(OFFERS // BLOCKS):
+                    offer, service = await one_offer()
+                    found["offer"].append(offer)
+                    found["service"].append(service)
+                await orm.run(events.flush)
+                await asyncio.sleep(0.05)
+                for _ in range(OFFERS // BLOCKS):
+                    start = time.perf_counter()
+                    message = {"type": "event", "payload": {"kind": "bench", "n": sent}}
+                    await layer.group_send(agent_group, message)
+                    at = await _until(desk, lambda m, n=sent: m.get("kind") == "bench" and m.get("n") == n)  # type: ignore[misc]
+                    found["publish_to_socket"].append(at - start)
+                    sent += 1
+                await asyncio.sleep(0.05)
+                found["bare"] += await bare_round_trips(BARE_ROUND_TRIPS // BLOCKS, warm=block == 0)
         finally:
             await desk.close()
             await orm.close()
@@ -219,6 +235,7 @@ def test_enqueue_to_offer_on_the_agents_websocket(bench_redis: str, tmp_path: Pa
     ratio = round(offer["p95_ms"] / bare["p95_ms"], 2)
     figures = {
         "offers": OFFERS,
+        "blocks": BLOCKS,
         "enqueue_to_offer_on_socket": offer,
         "bare_group_send_round_trip": bare,
         "p95_ratio_to_bare": ratio,
