@@ -302,3 +302,45 @@ def test_offer_new_in_one_statement_writes_what_the_generic_path_writes(
     before = (Interaction.objects.count(), InteractionEvent.objects.count(), _loads(), _counters())
     assert run(one_queue, generic=False) is None and run(other_queue, generic=True) is None
     assert (Interaction.objects.count(), InteractionEvent.objects.count(), _loads(), _counters()) == before
+
+
+def test_db_values_match_the_fields_own_conversions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """acd._db_values (the one statement's parameters) gives what get_db_prep_save gives, for
+    an interaction and events with every column set (plain values, and values of other types
+    that need the field's conversion), and for one left at its defaults."""
+    from django.db import connection as db
+
+    queue = make_queue(channels=["chat"])
+    agent = make_agent(queue)
+    now = timezone.now()
+    full = Interaction(
+        queue=queue,
+        agent=agent,
+        channel="chat",
+        contact="+15550001",
+        priority="3",  # a string: converted by the field
+        subject="Refund",
+        status=InteractionStatus.OFFERED,
+        queued_at=now,
+        offered_at=now.replace(tzinfo=None),  # naive: converted (with Django's warning)
+        offer_expires_at=now + dt.timedelta(seconds=30),
+        on_hold=True,
+        hold_seconds=12,
+        notes="n",
+        version=2,
+    )
+    event = acd.event_build(full, kind="offered", from_status="queued", at=now, data={"auto": True})
+    bare = Interaction(queue=queue, channel="chat", status=InteractionStatus.QUEUED, queued_at=now)
+    fields, event_fields = acd._insert_fields()
+    monkeypatch.setattr(timezone, "now", lambda: now)  # created_at's pre_save, the same both times
+    with pytest.warns(RuntimeWarning):
+        expected = [f.get_db_prep_save(f.pre_save(full, True), db) for f in fields]
+    with pytest.warns(RuntimeWarning):
+        got = acd._db_values(full, fields, db)
+    assert [type(v) for v in got] == [type(v) for v in expected]
+    assert [getattr(v, "obj", v) for v in got] == [getattr(v, "obj", v) for v in expected]
+    for instance, columns in ((bare, fields), (event, event_fields)):
+        expected = [f.get_db_prep_save(f.pre_save(instance, True), db) for f in columns]
+        got = acd._db_values(instance, columns, db)
+        assert [type(v) for v in got] == [type(v) for v in expected]
+        assert [getattr(v, "obj", v) for v in got] == [getattr(v, "obj", v) for v in expected]
