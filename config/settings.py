@@ -50,6 +50,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 DATABASE_URL = env.str("DATABASE_URL", default="")
 REDIS_URL = env.str("REDIS_URL", default="")
 CHANNEL_LAYER_MAX_CONNECTIONS = env.int("CHANNEL_LAYER_MAX_CONNECTIONS", default=2000)
+CHANNEL_LAYER_SOCKET_TIMEOUT = 30  # seconds; channels_redis blocks 5 s per read (see CHANNEL_LAYERS)
 
 INSTALLED_APPS = [
     "daphne",
@@ -157,8 +158,18 @@ if REDIS_URL:
             # Each open websocket's consumer holds a pooled Redis connection while it waits for
             # messages; redis-py's default pool of 100 starved a daphne with 500 wallboards
             # (make bench, realtime). One pool per daphne process: size it for its sockets.
+            # socket_timeout: redis-py 8 reads with a 5 s timeout by default, the very time
+            # channels_redis blocks in BZPOPMIN for a consumer's next message (brpop_timeout),
+            # so a socket idle for 5 s raised TimeoutError and its consumer died. Longer than
+            # that block, it still cuts a connection to a Redis that stopped answering.
             "CONFIG": {
-                "hosts": [{"address": REDIS_URL, "max_connections": CHANNEL_LAYER_MAX_CONNECTIONS}],
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "max_connections": CHANNEL_LAYER_MAX_CONNECTIONS,
+                        "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT,
+                    }
+                ],
                 "prefix": "switchboard",
             },
         }
