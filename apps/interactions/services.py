@@ -9,6 +9,7 @@ import datetime as dt
 from collections.abc import Iterable
 from contextlib import suppress
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
 from django.db.models import F
@@ -220,17 +221,16 @@ def _arrival(
     actor: User | None,
 ) -> tuple[Interaction, InteractionEvent]:
     """A new interaction queued in `destination` (not saved) and its opening "queued" event."""
-    interaction = Interaction(
-        channel=channel,
-        direction=direction,
-        customer=customer,
-        contact=contact[:254],
-        queue=destination,
-        priority=priority,
-        subject=subject[:200],
+    interaction = _new_interaction(
+        destination,
+        channel,
+        customer,
+        contact,
+        direction,
+        priority,
+        subject,
         status=InteractionStatus.QUEUED,
         queued_at=now,
-        version=1,
     )
     opening = acd.event_build(
         interaction,
@@ -261,6 +261,30 @@ def _destination_at(queue: Queue, channel: str, now: dt.datetime) -> Queue | Non
     return None
 
 
+def _new_interaction(
+    queue: Queue,
+    channel: str,
+    customer: Customer | None,
+    contact: str,
+    direction: str,
+    priority: int,
+    subject: str,
+    **fields: Any,
+) -> Interaction:
+    """A new interaction (not saved), its contact and subject cut to their columns."""
+    return Interaction(
+        channel=channel,
+        direction=direction,
+        customer=customer,
+        contact=contact[:254],
+        queue=queue,
+        priority=priority,
+        subject=subject[:200],
+        version=1,
+        **fields,
+    )
+
+
 def _missed_after_hours(
     queue: Queue,
     channel: str,
@@ -273,18 +297,18 @@ def _missed_after_hours(
     actor: User | None,
 ) -> Interaction:
     opens_at = queue.next_open_at(now)
-    interaction = Interaction.objects.create(
-        channel=channel,
-        direction=direction,
-        customer=customer,
-        contact=contact[:254],
-        queue=queue,
-        priority=priority,
-        subject=subject[:200],
+    interaction = _new_interaction(
+        queue,
+        channel,
+        customer,
+        contact,
+        direction,
+        priority,
+        subject,
         status=InteractionStatus.MISSED,
         closed_at=now,
-        version=1,
     )
+    interaction.save(force_insert=True)
     acd.event_add(
         interaction,
         kind="closed_hours",
