@@ -25,6 +25,7 @@ from apps.interactions.models import (
     RoutingStrategy,
     Skill,
 )
+from tests.conftest import require_postgres
 from tests.interactions.factories import make_agent, make_queue
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -307,8 +308,11 @@ def test_offer_new_in_one_statement_writes_what_the_generic_path_writes(
 def test_db_values_match_the_fields_own_conversions(monkeypatch: pytest.MonkeyPatch) -> None:
     """acd._db_values (the one statement's parameters) gives what get_db_prep_save gives, for
     an interaction and events with every column set (plain values, and values of other types
-    that need the field's conversion), and for one left at its defaults."""
+    that need the field's conversion), and for one left at its defaults. PostgreSQL only, as
+    the one statement is (other backends adapt datetimes to text, and never take this path)."""
     from django.db import connection as db
+
+    require_postgres()
 
     queue = make_queue(channels=["chat"])
     agent = make_agent(queue)
