@@ -174,16 +174,21 @@ def interaction_enqueue(
     destination = _destination_at(queue, channel, now)
     if customer is None and contact:
         customer = find_customer(contact)
+    # What the caller said about the interaction, cut to its columns.
+    described: dict[str, Any] = {
+        "channel": channel,
+        "direction": direction,
+        "customer": customer,
+        "contact": contact[:254],
+        "priority": priority,
+        "subject": subject[:200],
+    }
     if destination is None:
         with transaction.atomic():
-            return _missed_after_hours(
-                queue, channel, customer, contact, direction, priority, subject, now, actor
-            )
+            return _missed_after_hours(queue, described, now, actor)
     tried = False
     if destination.max_size is None and acd.offers_in_one_statement():
-        interaction, opening = _arrival(
-            queue, destination, channel, customer, contact, direction, priority, subject, now, actor
-        )
+        interaction, opening = _arrival(queue, destination, described, now, actor)
         if acd.offer_new(interaction, destination, opening):
             return interaction
         tried = True  # nobody free a moment ago: the look after commit covers an agent freed since
@@ -195,9 +200,7 @@ def interaction_enqueue(
             waiting = Interaction.objects.filter(queue=locked, status=InteractionStatus.QUEUED).count()
             if locked.max_size is not None and waiting >= locked.max_size:
                 raise QueueFull(f"Queue {locked.name} is full ({locked.max_size} waiting).")
-        interaction, opening = _arrival(
-            queue, locked, channel, customer, contact, direction, priority, subject, now, actor
-        )
+        interaction, opening = _arrival(queue, locked, described, now, actor)
         # Offered at once when an agent is free (acd rule 2's shortcut: the row is inserted
         # already offered), else inserted queued and looked for after commit.
         if tried or not acd.offer_new(interaction, locked, opening):
@@ -209,28 +212,11 @@ def interaction_enqueue(
 
 
 def _arrival(
-    queue: Queue,
-    destination: Queue,
-    channel: str,
-    customer: Customer | None,
-    contact: str,
-    direction: str,
-    priority: int,
-    subject: str,
-    now: dt.datetime,
-    actor: User | None,
+    queue: Queue, destination: Queue, described: dict[str, Any], now: dt.datetime, actor: User | None
 ) -> tuple[Interaction, InteractionEvent]:
     """A new interaction queued in `destination` (not saved) and its opening "queued" event."""
-    interaction = _new_interaction(
-        destination,
-        channel,
-        customer,
-        contact,
-        direction,
-        priority,
-        subject,
-        status=InteractionStatus.QUEUED,
-        queued_at=now,
+    interaction = Interaction(
+        queue=destination, status=InteractionStatus.QUEUED, queued_at=now, version=1, **described
     )
     opening = acd.event_build(
         interaction,
@@ -261,54 +247,13 @@ def _destination_at(queue: Queue, channel: str, now: dt.datetime) -> Queue | Non
     return None
 
 
-def _new_interaction(
-    queue: Queue,
-    channel: str,
-    customer: Customer | None,
-    contact: str,
-    direction: str,
-    priority: int,
-    subject: str,
-    **fields: Any,
-) -> Interaction:
-    """A new interaction (not saved), its contact and subject cut to their columns."""
-    return Interaction(
-        channel=channel,
-        direction=direction,
-        customer=customer,
-        contact=contact[:254],
-        queue=queue,
-        priority=priority,
-        subject=subject[:200],
-        version=1,
-        **fields,
-    )
-
-
 def _missed_after_hours(
-    queue: Queue,
-    channel: str,
-    customer: Customer | None,
-    contact: str,
-    direction: str,
-    priority: int,
-    subject: str,
-    now: dt.datetime,
-    actor: User | None,
+    queue: Queue, described: dict[str, Any], now: dt.datetime, actor: User | None
 ) -> Interaction:
     opens_at = queue.next_open_at(now)
-    interaction = _new_interaction(
-        queue,
-        channel,
-        customer,
-        contact,
-        direction,
-        priority,
-        subject,
-        status=InteractionStatus.MISSED,
-        closed_at=now,
+    interaction = Interaction.objects.create(
+        queue=queue, status=InteractionStatus.MISSED, closed_at=now, version=1, **described
     )
-    interaction.save(force_insert=True)
     acd.event_add(
         interaction,
         kind="closed_hours",
