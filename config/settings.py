@@ -154,7 +154,8 @@ AUTH_USER_MODEL = "accounts.User"
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels_redis's layer, group_send in fewer Redis commands (see the module).
+            "BACKEND": "apps.core.redis_layer.RedisChannelLayer",
             # Each open websocket's consumer holds a pooled Redis connection while it waits for
             # messages; redis-py's default pool of 100 starved a daphne with 500 wallboards
             # (make bench, realtime). One pool per daphne process: size it for its sockets.

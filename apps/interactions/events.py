@@ -140,14 +140,25 @@ class _Publisher:
 
 
 async def _send_batch(batch: list[tuple[Any, list[str], dict[str, Any]]]) -> None:
-    """One group_send per group (chunks of BATCH_MAX messages), the groups concurrently."""
+    """Every group's messages (chunks of BATCH_MAX as one "event.batch" message): in one
+    group_send_many when the layer has it (apps.core.redis_layer: the whole batch in two Redis
+    commands), else one group_send per group, the groups concurrently."""
     by_group: dict[tuple[int, str], tuple[Any, list[dict[str, Any]]]] = {}
     for layer, groups, message in batch:
         for group in groups:
             by_group.setdefault((id(layer), group), (layer, []))[1].append(message)
     keys = list(by_group)
+    layers = {id(layer): layer for layer, _ in by_group.values()}
     outcomes: list[BaseException | None]
-    if len(keys) == 1:  # the usual agent's batch: no task of its own, so it starts at once
+    if len(layers) == 1 and hasattr(layer := next(iter(layers.values())), "group_send_many"):
+        sends = [(key[1], chunk) for key in keys for chunk in _chunks(by_group[key][1])]
+        try:
+            async with asyncio.timeout(SEND_TIMEOUT_SECONDS):  # unlike wait_for, no task in between
+                await layer.group_send_many(sends)
+            outcomes = [None] * len(keys)
+        except Exception as error:
+            outcomes = [error] * len(keys)
+    elif len(keys) == 1:  # the usual agent's batch: no task of its own, so it starts at once
         try:
             await _group_send_all(*by_group[keys[0]], keys[0][1])
             outcomes = [None]
@@ -163,14 +174,22 @@ async def _send_batch(batch: list[tuple[Any, list[str], dict[str, Any]]]) -> Non
                 _log_failure(message, key[1], outcome)
 
 
-async def _group_send_all(layer: Any, messages: list[dict[str, Any]], group: str) -> None:
+def _chunks(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The channel-layer messages that carry these: one as itself, several as event.batch
+    messages of at most BATCH_MAX."""
+    chunks = []
     for start in range(0, len(messages), BATCH_MAX):
         chunk = messages[start : start + BATCH_MAX]
-        message = (
+        chunks.append(
             chunk[0]
             if len(chunk) == 1
             else {"type": "event.batch", "payloads": [m["payload"] for m in chunk]}
         )
+    return chunks
+
+
+async def _group_send_all(layer: Any, messages: list[dict[str, Any]], group: str) -> None:
+    for message in _chunks(messages):
         async with asyncio.timeout(SEND_TIMEOUT_SECONDS):  # unlike wait_for, no task in between
             await layer.group_send(group, message)
 

@@ -14,6 +14,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels_redis.core import RedisChannelLayer
 
+from apps.core.redis_layer import RedisChannelLayer as ProjectRedisLayer
 from apps.interactions import events
 from tests.conftest import require_redis
 
@@ -35,9 +36,11 @@ def _receive_all(layer: Any, channel: str, count: int) -> list[dict[str, Any]]:
     return async_to_sync(run)()
 
 
-def test_redis_publishes_in_order_per_group_across_threads_and_batches() -> None:
+# Ours batches a lane's groups into one group_send_many; channels_redis's gets one group_send each.
+@pytest.mark.parametrize("layer_class", [ProjectRedisLayer, RedisChannelLayer])
+def test_redis_publishes_in_order_per_group_across_threads_and_batches(layer_class: type) -> None:
     url = require_redis()
-    layer = RedisChannelLayer(hosts=[url], prefix=f"test-publisher-{uuid.uuid4().hex[:8]}", capacity=10_000)
+    layer = layer_class(hosts=[url], prefix=f"test-publisher-{uuid.uuid4().hex[:8]}", capacity=10_000)
     groups = {"a": "", "b": ""}
     for name in groups:
         groups[name] = async_to_sync(layer.new_channel)()
@@ -93,6 +96,53 @@ def test_a_group_that_fails_loses_only_its_own_events(caplog: pytest.LogCaptureF
     publisher.post(layer, ["fine"], {"type": "event", "payload": {"kind": "x", "n": 5}})
     assert publisher.flush(timeout=10)
     assert _payloads(layer.sent[-1][1]) == [{"kind": "x", "n": 5}]
+
+
+class _RecordingMany(_Recording):
+    """A layer with group_send_many (as apps.core.redis_layer's): the whole batch in one call,
+    which fails when it holds the group "broken" and never returns when it holds "stuck"."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[list[str]] = []
+
+    async def group_send_many(self, sends: list[tuple[str, dict[str, Any]]]) -> None:
+        self.calls.append([group for group, _ in sends])
+        if any(group == "stuck" for group, _ in sends):
+            await asyncio.sleep(3600)
+        for group, message in sends:
+            await self.group_send(group, message)
+
+
+def test_a_layer_with_group_send_many_gets_the_batch_in_one_call_and_its_failure_is_logged(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    layer = _RecordingMany()
+    batch = [
+        (layer, [group], {"type": "event", "payload": {"kind": "x", "to": group}})
+        for group in ("agent.1", "agent.2", "agent.1")
+    ]
+    asyncio.run(events._send_batch(batch))  # what a lane's drain sends for three posts
+    assert layer.calls == [["agent.1", "agent.2"]]  # agent.1's two events as one event.batch
+    assert [_payloads(message) for _, message in layer.sent] == [
+        [{"kind": "x", "to": "agent.1"}] * 2,
+        [{"kind": "x", "to": "agent.2"}],
+    ]
+
+    publisher = events._Publisher()
+    monkeypatch.setattr(events, "SEND_TIMEOUT_SECONDS", 0.2)
+    for groups in (["broken", "agent.3"], ["stuck"]):
+        publisher.post(layer, groups, {"type": "event", "payload": {"kind": "y"}})
+        assert publisher.flush(timeout=10)
+    failures = [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
+    assert failures == [
+        "publishing y to broken failed",
+        "publishing y to agent.3 failed",
+        "publishing y to stuck failed",
+    ]
+    publisher.post(layer, ["agent.4"], {"type": "event", "payload": {"kind": "z"}})
+    assert publisher.flush(timeout=10)
+    assert layer.sent[-1] == ("agent.4", {"type": "event", "payload": {"kind": "z"}})
 
 
 def test_a_lone_group_that_fails_or_hangs_is_logged_and_the_lane_goes_on(

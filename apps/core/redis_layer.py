@@ -1,0 +1,149 @@
+"""The production channel layer: channels_redis's RedisChannelLayer, with group_send in fewer
+Redis commands, and a group_send_many that sends several groups' messages together.
+
+Why: every event this project publishes is a group_send (apps.interactions.events), one or two
+per routed interaction. channels_redis spends four commands on one, each its own round trip:
+ZREMRANGEBYSCORE on the group (drop expired members), ZRANGE (read the members), a pipeline of
+ZREMRANGEBYSCORE on each member's channel key (drop expired messages) and an EVAL that carries
+its whole Lua text every time and pushes the message. A process routing hundreds of
+interactions a second spent as much CPU in its publisher thread as in routing itself (make
+bench, routing), and a 2-vCPU machine ran out of CPU before PostgreSQL ran out of work.
+
+How: the same steps as two Lua scripts, called by their SHA (EVALSHA; loaded again when Redis
+answers NOSCRIPT, after a restart or SCRIPT FLUSH):
+- MEMBERS drops expired members of one or more groups and returns the members of each;
+- PUSH drops expired messages of each channel key and adds the message where the key is under
+  its capacity, as channels_redis's group_send script does (same keys, same expiry, the same
+  serialized message with its __asgi_channel__ list, scored by the time), so channels_redis's
+  receive on the other side is unchanged. One difference: several messages pushed to one key in
+  one call are scored a microsecond apart, in the order given, where channels_redis's one
+  message per call relies on the clock moving between calls.
+A group with members costs two commands instead of four; one with none (nobody connected) one
+instead of two. group_send_many does the same for a batch of groups in the same two commands
+per Redis host, whatever the number of groups.
+
+What it is not: a change to what is stored or to the delivery contract. A message for a channel
+at capacity is dropped and logged, as channels_redis does; send, receive, group_add and
+group_discard are channels_redis's own.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import logging
+import time
+from typing import Any
+
+from channels_redis.core import RedisChannelLayer as _ChannelsRedisLayer
+from redis.exceptions import NoScriptError
+
+logger = logging.getLogger(__name__)
+
+# KEYS: group keys. ARGV[1]: members with a score up to this have expired.
+_MEMBERS_LUA = b"""
+local found = {}
+for i = 1, #KEYS do
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, ARGV[1])
+    found[i] = redis.call('ZRANGE', KEYS[i], 0, -1)
+end
+return found
+"""
+
+# KEYS: channel keys (one may come twice, for two groups). ARGV: the n messages, the n
+# capacities, then the time, the key's expiry in seconds and the score up to which a waiting
+# message has expired. A message's score is the time, or just above the key's last one when
+# that is not lower: the receiver pops the lowest score first, and one call pushes several
+# messages to a key at the same time. Returns how many keys were at capacity.
+_PUSH_LUA = b"""
+local n = #KEYS
+local now, expiry, stale = tonumber(ARGV[2 * n + 1]), ARGV[2 * n + 2], ARGV[2 * n + 3]
+local over_capacity = 0
+for i = 1, n do
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, stale)
+    if redis.call('ZCOUNT', KEYS[i], '-inf', '+inf') < tonumber(ARGV[n + i]) then
+        local score = now
+        local last = redis.call('ZRANGE', KEYS[i], -1, -1, 'WITHSCORES')[2]
+        if last and tonumber(last) >= score then
+            score = tonumber(last) + 0.000001
+        end
+        redis.call('ZADD', KEYS[i], score, ARGV[i])
+        redis.call('EXPIRE', KEYS[i], expiry)
+    else
+        over_capacity = over_capacity + 1
+    end
+end
+return over_capacity
+"""
+
+
+class _Script:
+    """A Lua script run by SHA, loaded on the connection's server when it does not know it."""
+
+    def __init__(self, text: bytes) -> None:
+        self.text = text
+        self.sha = hashlib.sha1(text).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
+
+    async def __call__(self, connection: Any, keys: list[bytes], args: list[Any]) -> Any:
+        try:
+            return await connection.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await connection.script_load(self.text)
+            return await connection.evalsha(self.sha, len(keys), *keys, *args)
+
+
+_MEMBERS = _Script(_MEMBERS_LUA)
+_PUSH = _Script(_PUSH_LUA)
+
+
+class RedisChannelLayer(_ChannelsRedisLayer):  # type: ignore[misc]
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        """Sends a message to the entire group (channels_redis's contract)."""
+        await self.group_send_many([(group, message)])
+
+    async def group_send_many(self, sends: list[tuple[str, dict[str, Any]]]) -> None:
+        """Each (group, message) as group_send would send it, in the order given, in one
+        MEMBERS and one PUSH command per Redis host that holds any of it."""
+        for group, message in sends:
+            assert self.require_valid_group_name(group), "Group name not valid"
+            assert isinstance(message, dict), "message is not a dict"
+        groups = list(dict.fromkeys(group for group, _ in sends))
+        expired_members = int(time.time()) - self.group_expiry
+        by_host: dict[int, list[str]] = collections.defaultdict(list)
+        for group in groups:
+            by_host[self.consistent_hash(group)].append(group)
+        members: dict[str, list[str]] = {}
+        for index, host_groups in by_host.items():
+            found = await _MEMBERS(
+                self.connection(index), [self._group_key(g) for g in host_groups], [expired_members]
+            )
+            for group, names in zip(host_groups, found, strict=True):
+                members[group] = [name.decode("utf8") for name in names]
+
+        # Per host, the channel keys to push to, each with its serialized message and capacity.
+        pushes: dict[int, tuple[list[bytes], list[bytes], list[int]]] = collections.defaultdict(
+            lambda: ([], [], [])
+        )
+        for group, message in sends:
+            if not members[group]:
+                continue
+            to_host, messages, capacities = self._map_channel_keys_to_connection(members[group], message)
+            for index, channel_keys in to_host.items():
+                keys, values, limits = pushes[index]
+                for key in channel_keys:
+                    keys.append(key)
+                    values.append(messages[key])
+                    limits.append(capacities[key])
+        now = time.time()
+        expired_messages = int(now) - int(self.expiry)
+        for index, (keys, values, limits) in pushes.items():
+            over_capacity = await _PUSH(
+                self.connection(index), keys, [*values, *limits, now, self.expiry, expired_messages]
+            )
+            if over_capacity > 0:
+                logger.info(
+                    "%s of %s channel keys over capacity in groups %s",
+                    over_capacity,
+                    len(keys),
+                    ", ".join(groups),
+                )
