@@ -11,6 +11,8 @@ import datetime as dt
 import logging
 import os
 import threading
+import time
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -38,28 +40,35 @@ WALLBOARD_GATHER_SECONDS = 0.025
 
 
 class _Lane:
-    """Messages waiting to be sent to some groups, and whether a drain is on them."""
+    """Messages waiting to be sent to some groups, and the thread that sends them."""
 
-    def __init__(self, gather_seconds: float) -> None:
+    def __init__(self, name: str, gather_seconds: float, lock: threading.Lock) -> None:
+        self.name = name
         self.gather_seconds = gather_seconds
         self.pending: list[tuple[Any, list[str], dict[str, Any]]] = []
-        self.draining = False
+        self.busy = False  # something posted is not sent yet (pending, or in the batch being sent)
+        self.started = False
+        self.wake = threading.Condition(lock)
 
 
 class _Publisher:
-    """Sends from synchronous code (services in a Celery worker, a command, a test) through one
-    asyncio loop per process, kept in a daemon thread, so channels_redis reuses its connections:
-    async_to_sync would start a loop, and channels_redis open connections, for every event
-    (about 6 ms each, measured).
+    """Sends from synchronous code (services in a Celery worker, a command, a test) without
+    making it wait on Redis: post() hands the message to a lane's thread and returns, so a
+    commit's hooks cost microseconds instead of a Redis round trip each.
 
-    On the Redis layer a send does not wait: post() hands the message to the loop and returns,
-    so a commit's hooks cost microseconds instead of a Redis round trip each. Two lanes: the
-    agents' groups (an offer's countdown runs on its agent's screen: sent at once) and the
-    wallboard's (gathered for WALLBOARD_GATHER_SECONDS). Each lane sends what has piled up as
-    one batch: one group_send per group (a group's messages travel together, as one
-    "event.batch" message when there are several), the groups concurrently, and the lane's next
-    batch only once this one is sent, so every group receives its events in the order they
-    were posted. flush() waits until everything posted is sent (at exit, in tests).
+    Two lanes, each a daemon thread: the agents' groups (an offer's countdown runs on its
+    agent's screen: sent at once) and the wallboard's (gathered for WALLBOARD_GATHER_SECONDS).
+    A lane sends what has piled up as one batch: each group's messages travel together (one
+    "event.batch" message when there are several), and the lane's next batch goes only once
+    this one is sent, so every group receives its events in the order they were posted.
+    flush() waits until everything posted is sent (at exit, in tests).
+
+    On the project's Redis layer (apps.core.redis_layer) a batch is one group_send_many_sync:
+    two Redis commands on redis-py's blocking client, whatever the number of groups. An event
+    loop in between (as this publisher had, one per process in a thread of its own) cost more
+    CPU per event than the routing that caused it (make bench, routing). A layer that only
+    sends from a loop (channels_redis's own, say) gets one group_send per group, concurrently,
+    on a loop the lane keeps, so the layer reuses its connections.
 
     The in-memory layer keeps async_to_sync: it must run on the loop of the consumers it feeds
     (daphne's, reached from a view's thread). The embedded relay (apps.core.layers, in the
@@ -70,25 +79,15 @@ class _Publisher:
 
     def _reset(self) -> None:
         """A new, idle publisher. Also run in a forked child (os.register_at_fork): the parent's
-        loop thread does not exist there, its lock may have been held at the fork, and what
-        the parent had posted is the parent's to send."""
+        lane threads do not exist there, its lock may have been held at the fork, and what the
+        parent had posted is the parent's to send."""
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._agents = _Lane(0.0)
-        self._wallboard = _Lane(WALLBOARD_GATHER_SECONDS)
-
-    def _running_loop(self) -> asyncio.AbstractEventLoop:
-        """The process's loop, started on first use; the lock must be held."""
-        if self._loop is None:
-            self._loop = asyncio.new_event_loop()
-            threading.Thread(
-                target=self._loop.run_forever, name="channel-layer-publisher", daemon=True
-            ).start()
-        return self._loop
+        self._agents = _Lane("agents", 0.0, self._lock)
+        self._wallboard = _Lane("wallboard", WALLBOARD_GATHER_SECONDS, self._lock)
 
     def post(self, layer: Any, groups: list[str], message: dict[str, Any]) -> None:
-        """Send message to groups: at once on the relay and in-memory layers, by the loop
+        """Send message to groups: at once on the relay and in-memory layers, by the lanes
         (without waiting) on any other."""
         if isinstance(layer, (RelayChannelLayer, InMemoryChannelLayer)):
             for group in groups:
@@ -100,9 +99,7 @@ class _Publisher:
                 except Exception:
                     _log_failure(message, group)
             return
-        starts = []
         with self._lock:
-            loop = self._running_loop()
             for lane, lane_groups in (
                 (self._agents, [g for g in groups if g != WALLBOARD_GROUP]),
                 (self._wallboard, [g for g in groups if g == WALLBOARD_GROUP]),
@@ -110,24 +107,40 @@ class _Publisher:
                 if not lane_groups:
                     continue
                 lane.pending.append((layer, lane_groups, message))
-                if not lane.draining:  # else the running drain takes it in its next batch
-                    lane.draining = True
-                    starts.append(lane)
-        for lane in starts:
-            asyncio.run_coroutine_threadsafe(self._drain(lane), loop)
+                if not lane.busy:  # else its thread takes this in its next batch
+                    lane.busy = True
+                    if lane.started:
+                        lane.wake.notify()
+                    else:
+                        self._start(lane)
 
-    async def _drain(self, lane: _Lane) -> None:
+    def _start(self, lane: _Lane) -> None:
+        lane.started = True
+        threading.Thread(target=self._run, args=(lane,), name=f"publisher-{lane.name}", daemon=True).start()
+
+    def _run(self, lane: _Lane) -> None:
+        loop: asyncio.AbstractEventLoop | None = None  # made when a layer needs one
+
+        def run_async(
+            coroutine: Coroutine[Any, Any, list[BaseException | None]],
+        ) -> list[BaseException | None]:
+            nonlocal loop
+            if loop is None:
+                loop = asyncio.new_event_loop()
+            return loop.run_until_complete(coroutine)
+
         while True:
+            with self._lock:
+                while not lane.pending:
+                    lane.busy = False
+                    self._idle.notify_all()
+                    lane.wake.wait()
             if lane.gather_seconds:
-                await asyncio.sleep(lane.gather_seconds)
+                time.sleep(lane.gather_seconds)
             with self._lock:
                 batch, lane.pending = lane.pending, []
-                if not batch:
-                    lane.draining = False
-                    self._idle.notify_all()
-                    return
             try:
-                await _send_batch(batch)
+                _send_batch(batch, run_async)
             except Exception:  # a bug here must not stop every later event
                 logger.exception("publishing a batch of %s events failed", len(batch))
 
@@ -135,14 +148,18 @@ class _Publisher:
         """Wait until every message posted so far is sent (or failed). Returns False on timeout."""
         with self._lock:
             return self._idle.wait_for(
-                lambda: not (self._agents.draining or self._wallboard.draining), timeout=timeout
+                lambda: not (self._agents.busy or self._wallboard.busy), timeout=timeout
             )
 
 
-async def _send_batch(batch: list[tuple[Any, list[str], dict[str, Any]]]) -> None:
+def _send_batch(
+    batch: list[tuple[Any, list[str], dict[str, Any]]],
+    run_async: Callable[[Coroutine[Any, Any, list[BaseException | None]]], list[BaseException | None]],
+) -> None:
     """Every group's messages (chunks of BATCH_MAX as one "event.batch" message): in one
-    group_send_many when the layer has it (apps.core.redis_layer: the whole batch in two Redis
-    commands), else one group_send per group, the groups concurrently."""
+    group_send_many_sync when the layer has it (apps.core.redis_layer: the whole batch in two
+    Redis commands), else one group_send per group, the groups concurrently, by run_async.
+    A failure is logged for every message it lost."""
     by_group: dict[tuple[int, str], tuple[Any, list[dict[str, Any]]]] = {}
     for layer, groups, message in batch:
         for group in groups:
@@ -150,28 +167,33 @@ async def _send_batch(batch: list[tuple[Any, list[str], dict[str, Any]]]) -> Non
     keys = list(by_group)
     layers = {id(layer): layer for layer, _ in by_group.values()}
     outcomes: list[BaseException | None]
-    if len(layers) == 1 and hasattr(layer := next(iter(layers.values())), "group_send_many"):
+    if len(layers) == 1 and hasattr(layer := next(iter(layers.values())), "group_send_many_sync"):
         sends = [(key[1], chunk) for key in keys for chunk in _chunks(by_group[key][1])]
         try:
-            async with asyncio.timeout(SEND_TIMEOUT_SECONDS):  # unlike wait_for, no task in between
-                await layer.group_send_many(sends)
+            layer.group_send_many_sync(sends)  # its socket timeout cuts a Redis that hangs
             outcomes = [None] * len(keys)
         except Exception as error:
             outcomes = [error] * len(keys)
-    elif len(keys) == 1:  # the usual agent's batch: no task of its own, so it starts at once
-        try:
-            await _group_send_all(*by_group[keys[0]], keys[0][1])
-            outcomes = [None]
-        except Exception as error:
-            outcomes = [error]
     else:
-        outcomes = await asyncio.gather(
-            *(_group_send_all(*by_group[key], key[1]) for key in keys), return_exceptions=True
-        )
+        outcomes = run_async(_group_send_each(by_group, keys))
     for key, outcome in zip(keys, outcomes, strict=True):
         if isinstance(outcome, BaseException):
             for message in by_group[key][1]:
                 _log_failure(message, key[1], outcome)
+
+
+async def _group_send_each(
+    by_group: dict[tuple[int, str], tuple[Any, list[dict[str, Any]]]], keys: list[tuple[int, str]]
+) -> list[BaseException | None]:
+    if len(keys) == 1:  # the usual agent's batch: no task of its own, so it starts at once
+        try:
+            await _group_send_all(*by_group[keys[0]], keys[0][1])
+            return [None]
+        except Exception as error:
+            return [error]
+    return await asyncio.gather(
+        *(_group_send_all(*by_group[key], key[1]) for key in keys), return_exceptions=True
+    )
 
 
 def _chunks(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

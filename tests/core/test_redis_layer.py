@@ -1,12 +1,15 @@
 """apps.core.redis_layer: group_send in two Redis commands (Lua by SHA) must deliver exactly what
 channels_redis's own group_send delivers, to receivers that are plain channels_redis: every member
 once, in order, nothing to expired members, nothing past a channel's capacity; group_send_many
-sends several groups' messages together, across Redis hosts, and survives a SCRIPT FLUSH."""
+sends several groups' messages together, across Redis hosts, and survives a SCRIPT FLUSH; so
+does group_send_many_sync, its twin on redis-py's blocking client, which gives up on a Redis
+that stops answering."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 import uuid
 from typing import Any
@@ -46,6 +49,18 @@ def _run(coroutine: Any) -> Any:
     return asyncio.run(coroutine)
 
 
+async def _send_many(
+    sender: RedisChannelLayer, sends: list[tuple[str, dict[str, Any]]], blocking: bool
+) -> None:
+    if blocking:
+        sender.group_send_many_sync(sends)
+    else:
+        await sender.group_send_many(sends)
+
+
+both_clients = pytest.mark.parametrize("blocking", [False, True], ids=["async", "blocking"])
+
+
 def test_group_send_delivers_what_channels_redis_delivers() -> None:
     url = require_redis()
 
@@ -75,7 +90,8 @@ def test_group_send_delivers_what_channels_redis_delivers() -> None:
     assert ours == theirs == [[{"type": "event", "n": n} for n in range(3)]] * 3
 
 
-def test_group_send_many_sends_each_group_its_messages_in_order() -> None:
+@both_clients
+def test_group_send_many_sends_each_group_its_messages_in_order(blocking: bool) -> None:
     url = require_redis()
     sender, receiver = _layers(url)
 
@@ -87,7 +103,7 @@ def test_group_send_many_sends_each_group_its_messages_in_order() -> None:
             await receiver.group_add(group, both)
         sends = [(f"agent.{1 + n % 2}", {"type": "event", "n": n}) for n in range(40)]
         # One call, so one push: the messages of one key share a time and still keep their order.
-        await sender.group_send_many([*sends[:20], ("empty", {"type": "event", "n": -1}), *sends[20:]])
+        await _send_many(sender, [*sends[:20], ("empty", {"type": "event", "n": -1}), *sends[20:]], blocking)
         got = (await _drain(receiver, a), await _drain(receiver, b), await _drain(receiver, both))
         await sender.flush()
         await receiver.flush()
@@ -143,7 +159,8 @@ def test_a_channel_at_capacity_loses_the_message_and_the_others_get_it(
     assert "1 of 2 channel keys over capacity in groups desk" in caplog.text
 
 
-def test_groups_spread_over_two_redis_hosts_are_all_sent() -> None:
+@both_clients
+def test_groups_spread_over_two_redis_hosts_are_all_sent(blocking: bool) -> None:
     url = require_redis()
     parts = urlsplit(url)
     hosts = [f"{parts.scheme}://{parts.netloc}/{db}" for db in (14, 15)]  # two databases: two hosts
@@ -160,7 +177,7 @@ def test_groups_spread_over_two_redis_hosts_are_all_sent() -> None:
             channel = await layer.new_channel()
             await layer.group_add(group, channel)
             channels.append((layer, channel))
-        await sender.group_send_many([(g, {"type": "event", "group": g}) for g in groups])
+        await _send_many(sender, [(g, {"type": "event", "group": g}) for g in groups], blocking)
         got = [await _drain(layer, channel) for layer, channel in channels]
         for layer in (sender, *receivers):
             await layer.flush()
@@ -170,7 +187,8 @@ def test_groups_spread_over_two_redis_hosts_are_all_sent() -> None:
     assert got == [[{"type": "event", "group": g}] for g in groups]
 
 
-def test_group_send_loads_its_scripts_again_after_a_script_flush() -> None:
+@both_clients
+def test_group_send_loads_its_scripts_again_after_a_script_flush(blocking: bool) -> None:
     url = require_redis()
     sender, receiver = _layers(url)
     redis.Redis.from_url(url).script_flush()
@@ -178,10 +196,25 @@ def test_group_send_loads_its_scripts_again_after_a_script_flush() -> None:
     async def run() -> list[Any]:
         channel = await receiver.new_channel()
         await receiver.group_add("desk", channel)
-        await sender.group_send("desk", {"type": "event", "at": time.time()})
+        await _send_many(sender, [("desk", {"type": "event", "at": time.time()})], blocking)
         got = await _drain(receiver, channel)
         await sender.flush()
         await receiver.flush()
         return got
 
     assert len(_run(run())) == 1
+
+
+def test_a_blocking_send_gives_up_on_a_redis_that_does_not_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that accepts the connection and never replies: the publisher's thread gets an
+    error after SYNC_SOCKET_TIMEOUT_SECONDS instead of waiting for ever."""
+    from apps.core import redis_layer
+
+    monkeypatch.setattr(redis_layer, "SYNC_SOCKET_TIMEOUT_SECONDS", 0.3)
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        sender = RedisChannelLayer(hosts=[f"redis://127.0.0.1:{port}/0"], prefix="test-silent")
+        started = time.monotonic()
+        with pytest.raises(redis.exceptions.TimeoutError):
+            sender.group_send_many_sync([("desk", {"type": "event"})])
+        assert time.monotonic() - started < 5

@@ -99,30 +99,34 @@ def test_a_group_that_fails_loses_only_its_own_events(caplog: pytest.LogCaptureF
 
 
 class _RecordingMany(_Recording):
-    """A layer with group_send_many (as apps.core.redis_layer's): the whole batch in one call,
-    which fails when it holds the group "broken" and never returns when it holds "stuck"."""
+    """A layer with group_send_many_sync (as apps.core.redis_layer's): the whole batch in one
+    blocking call, which fails when it holds the group "broken"."""
 
     def __init__(self) -> None:
         super().__init__()
         self.calls: list[list[str]] = []
 
-    async def group_send_many(self, sends: list[tuple[str, dict[str, Any]]]) -> None:
+    def group_send_many_sync(self, sends: list[tuple[str, dict[str, Any]]]) -> None:
         self.calls.append([group for group, _ in sends])
-        if any(group == "stuck" for group, _ in sends):
-            await asyncio.sleep(3600)
-        for group, message in sends:
-            await self.group_send(group, message)
+        if any(group == "broken" for group, _ in sends):
+            raise RuntimeError("no route")
+        self.sent += sends
 
 
-def test_a_layer_with_group_send_many_gets_the_batch_in_one_call_and_its_failure_is_logged(
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+def _no_loop(coroutine: Any) -> Any:
+    coroutine.close()
+    raise AssertionError("a layer with group_send_many_sync needs no event loop")
+
+
+def test_a_layer_with_group_send_many_sync_gets_the_batch_in_one_call_and_its_failure_is_logged(
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     layer = _RecordingMany()
     batch = [
         (layer, [group], {"type": "event", "payload": {"kind": "x", "to": group}})
         for group in ("agent.1", "agent.2", "agent.1")
     ]
-    asyncio.run(events._send_batch(batch))  # what a lane's drain sends for three posts
+    events._send_batch(batch, _no_loop)  # what a lane sends for three posts
     assert layer.calls == [["agent.1", "agent.2"]]  # agent.1's two events as one event.batch
     assert [_payloads(message) for _, message in layer.sent] == [
         [{"kind": "x", "to": "agent.1"}] * 2,
@@ -130,16 +134,10 @@ def test_a_layer_with_group_send_many_gets_the_batch_in_one_call_and_its_failure
     ]
 
     publisher = events._Publisher()
-    monkeypatch.setattr(events, "SEND_TIMEOUT_SECONDS", 0.2)
-    for groups in (["broken", "agent.3"], ["stuck"]):
-        publisher.post(layer, groups, {"type": "event", "payload": {"kind": "y"}})
-        assert publisher.flush(timeout=10)
+    publisher.post(layer, ["broken", "agent.3"], {"type": "event", "payload": {"kind": "y"}})
+    assert publisher.flush(timeout=10)
     failures = [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
-    assert failures == [
-        "publishing y to broken failed",
-        "publishing y to agent.3 failed",
-        "publishing y to stuck failed",
-    ]
+    assert failures == ["publishing y to broken failed", "publishing y to agent.3 failed"]
     publisher.post(layer, ["agent.4"], {"type": "event", "payload": {"kind": "z"}})
     assert publisher.flush(timeout=10)
     assert layer.sent[-1] == ("agent.4", {"type": "event", "payload": {"kind": "z"}})
@@ -175,15 +173,13 @@ def test_a_lone_group_that_fails_or_hangs_is_logged_and_the_lane_goes_on(
 def test_a_big_pile_goes_in_messages_of_at_most_batch_max_events() -> None:
     layer = _Recording()
     publisher = events._Publisher()
-    with publisher._lock:  # hold the drain back so that everything piles up
-        publisher._running_loop()
-        publisher._agents.draining = True
+    with publisher._lock:  # as if the lane's thread were busy sending: everything piles up
+        publisher._agents.busy = True
     for n in range(events.BATCH_MAX * 2 + 1):
         publisher.post(layer, ["fine"], {"type": "event", "payload": {"n": n}})
+    assert layer.sent == []
     with publisher._lock:
-        loop = publisher._loop
-    assert loop is not None
-    asyncio.run_coroutine_threadsafe(publisher._drain(publisher._agents), loop)
+        publisher._start(publisher._agents)
     assert publisher.flush(timeout=10)
     sizes = [len(_payloads(message)) for _, message in layer.sent]
     assert sizes == [events.BATCH_MAX, events.BATCH_MAX, 1]
