@@ -22,9 +22,11 @@ A group with members costs two commands instead of four; one with none (nobody c
 instead of two. group_send_many does the same for a batch of groups in the same two commands
 per Redis host, whatever the number of groups.
 
-group_send_many_sync is the same on redis-py's blocking client, for the publisher's threads
-(apps.interactions.events): a send from synchronous code then costs no event loop, task or
-wake-up pipe, which was most of a publisher's CPU per event (make bench, routing).
+group_send_many_sync is the same on redis-py's blocking connections, for the publisher's
+threads (apps.interactions.events): a send from synchronous code then costs no event loop, task
+or wake-up pipe, which was most of a publisher's CPU per event (make bench, routing). Each
+thread keeps one connection per host and speaks on it directly (send_command, read_response):
+redis-py's client around it (pool checkout, retry and metrics hooks) cost twice the command.
 
 What it is not: a change to what is stored or to the delivery contract. A message for a channel
 at capacity is dropped and logged, as channels_redis does; send, receive, group_add and
@@ -36,6 +38,8 @@ from __future__ import annotations
 import collections
 import hashlib
 import logging
+import os
+import threading
 import time
 from typing import Any
 
@@ -96,12 +100,19 @@ class _Script:
             await connection.script_load(self.text)
             return await connection.evalsha(self.sha, len(keys), *keys, *args)
 
-    def call_sync(self, client: redis.Redis, keys: list[bytes], args: list[Any]) -> Any:
+    def call_sync(
+        self, connection: redis.connection.AbstractConnection, keys: list[bytes], args: list[Any]
+    ) -> Any:
+        """On a blocking connection (which drops its socket on any error, timeouts included,
+        and opens a new one on the next command)."""
         try:
-            return client.evalsha(self.sha, len(keys), *keys, *args)
+            connection.send_command("EVALSHA", self.sha, len(keys), *keys, *args)
+            return connection.read_response()
         except NoScriptError:
-            client.script_load(self.text)
-            return client.evalsha(self.sha, len(keys), *keys, *args)
+            connection.send_command("SCRIPT", "LOAD", self.text)
+            connection.read_response()
+            connection.send_command("EVALSHA", self.sha, len(keys), *keys, *args)
+            return connection.read_response()
 
 
 _MEMBERS = _Script(_MEMBERS_LUA)
@@ -191,7 +202,8 @@ class _Sends:
 class RedisChannelLayer(_ChannelsRedisLayer):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._sync_clients: dict[int, redis.Redis] = {}
+        self._sync_pools: dict[int, redis.ConnectionPool] = {}
+        self._sync_local = threading.local()
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         """Sends a message to the entire group (channels_redis's contract)."""
@@ -209,22 +221,36 @@ class RedisChannelLayer(_ChannelsRedisLayer):  # type: ignore[misc]
             work.pushed(keys, await _PUSH(self.connection(index), keys, args))
 
     def group_send_many_sync(self, sends: list[tuple[str, dict[str, Any]]]) -> None:
-        """group_send_many on redis-py's blocking client (one pool per host and process, safe
-        to share between threads), for callers without an event loop."""
+        """group_send_many on blocking connections (this thread's own), for callers without
+        an event loop."""
         work = _Sends(self, sends)
         for index in work.by_host:
-            client = self._sync_client(index)
-            work.found(index, _MEMBERS.call_sync(client, work.member_keys(index), [work.expired_members]))
+            connection = self._sync_connection(index)
+            work.found(index, _MEMBERS.call_sync(connection, work.member_keys(index), [work.expired_members]))
         for index, (keys, args) in work.pushes().items():
-            work.pushed(keys, _PUSH.call_sync(self._sync_client(index), keys, args))
+            work.pushed(keys, _PUSH.call_sync(self._sync_connection(index), keys, args))
 
-    def _sync_client(self, index: int) -> redis.Redis:
-        """No lock of its own (a lock held by a thread at a fork would stay held in the child):
-        two threads racing here make two clients and keep one. redis-py's pool starts afresh
-        in a forked child."""
-        client = self._sync_clients.get(index)
-        if client is None:
-            client = self._sync_clients.setdefault(
-                index, redis.Redis(connection_pool=_sync_pool(self.hosts[index]))
-            )
-        return client
+    def _sync_connection(self, index: int) -> redis.connection.AbstractConnection:
+        """This thread's connection to host `index`, made by a pool built like channels_redis's
+        (so the hosts' settings apply) but never checked out of it: a thread uses one connection
+        at a time, so it keeps its own. A forked child makes new ones (the parent's sockets are
+        the parent's). No lock (one held by a thread at a fork would stay held in the child):
+        two threads racing for a pool make two and keep one."""
+        local = self._sync_local
+        if getattr(local, "pid", None) != os.getpid():
+            local.pid, local.connections = os.getpid(), {}
+        connection = local.connections.get(index)
+        if connection is None:
+            pool = self._sync_pools.get(index)
+            if pool is None:
+                pool = self._sync_pools.setdefault(index, _sync_pool(self.hosts[index]))
+            connection = local.connections[index] = pool.make_connection()
+        else:
+            # As the pool checks a connection it hands out: one that Redis closed (a restart,
+            # a timeout) reads as ready; drop it, and the command opens a new one.
+            try:
+                if connection.can_read():
+                    connection.disconnect()
+            except redis.exceptions.ConnectionError:
+                connection.disconnect()
+        return connection

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import time
 import uuid
@@ -218,3 +219,33 @@ def test_a_blocking_send_gives_up_on_a_redis_that_does_not_answer(monkeypatch: p
         with pytest.raises(redis.exceptions.TimeoutError):
             sender.group_send_many_sync([("desk", {"type": "event"})])
         assert time.monotonic() - started < 5
+
+
+def test_a_blocking_send_reconnects_after_redis_closed_its_connection_and_in_a_forked_child() -> None:
+    url = require_redis()
+    sender, receiver = _layers(url)
+
+    async def run() -> list[Any]:
+        channel = await receiver.new_channel()
+        await receiver.group_add("desk", channel)
+        sender.group_send_many_sync([("desk", {"type": "event", "n": 1})])
+        connection = sender._sync_connection(0)
+        connection.send_command("CLIENT", "ID")
+        redis.Redis.from_url(url).client_kill_filter(_id=connection.read_response())
+        sender.group_send_many_sync([("desk", {"type": "event", "n": 2})])
+        parents = sender._sync_connection(0)
+        child = os.fork()
+        if child == 0:  # the parent's socket is not the child's to use
+            status = 1
+            try:
+                sender.group_send_many_sync([("desk", {"type": "event", "n": 3})])
+                status = 0 if sender._sync_connection(0) is not parents else 2
+            finally:
+                os._exit(status)
+        assert os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) == 0
+        sender.group_send_many_sync([("desk", {"type": "event", "n": 4})])
+        got = await _drain(receiver, channel)
+        await receiver.flush()
+        return got
+
+    assert [m["n"] for m in _run(run())] == [1, 2, 3, 4]
