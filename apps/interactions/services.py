@@ -139,6 +139,9 @@ def agents_presence_timeout(*, now: dt.datetime | None = None) -> int:
 # -- interactions --------------------------------------------------------------------------------
 
 
+_CHANNELS = frozenset(Channel.values)  # Channel.values builds its list on every read
+
+
 def interaction_enqueue(
     *,
     queue: Queue,
@@ -166,7 +169,7 @@ def interaction_enqueue(
     without a maximum size it runs as its own transaction (or in the caller's, when there is
     one): no BEGIN and COMMIT round trips on the hottest path. When it claims nobody it wrote
     nothing, and the interaction is inserted queued in a transaction, its look after commit."""
-    if channel not in Channel.values:
+    if channel not in _CHANNELS:
         raise ChannelNotServed(f"{channel!r} is not a channel.")
     if channel not in (queue.channels or []):
         raise ChannelNotServed(f"Queue {queue.name} does not serve {channel}.")
