@@ -51,6 +51,9 @@ DATABASE_URL = env.str("DATABASE_URL", default="")
 REDIS_URL = env.str("REDIS_URL", default="")
 CHANNEL_LAYER_MAX_CONNECTIONS = env.int("CHANNEL_LAYER_MAX_CONNECTIONS", default=2000)
 CHANNEL_LAYER_SOCKET_TIMEOUT = 30  # seconds; channels_redis blocks 5 s per read (see CHANNEL_LAYERS)
+# seconds a websocket stays a group member without renewing (apps.interactions.consumers renews
+# every third of it): how long the sockets of a daphne that died keep receiving pushes.
+CHANNEL_LAYER_GROUP_EXPIRY = 300
 
 INSTALLED_APPS = [
     "daphne",
@@ -172,6 +175,7 @@ if REDIS_URL:
                     }
                 ],
                 "prefix": "switchboard",
+                "group_expiry": CHANNEL_LAYER_GROUP_EXPIRY,
             },
         }
     }

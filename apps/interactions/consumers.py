@@ -6,10 +6,19 @@ newer than what it holds.
 /ws/agent/      the signed-in agent: offers, interaction and state changes (group agent.<id>);
                 the client's heartbeats keep the agent's presence fresh.
 /ws/wallboard/  supervisors and admins: every queue and agent change (group wallboard).
+
+A socket renews its groups every third of the layer's group_expiry (settings: 5 minutes on
+Redis) for as long as it is open. A daphne that dies without closing its sockets cannot discard
+them, and the layer cannot tell a dead member from a quiet one: without renewal they would stay
+members for group_expiry, and every event would still be pushed to them (channels_redis's
+default is a day, so a day of wallboard events written to hundreds of dead keys after a crash).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -18,6 +27,8 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from apps.accounts.roles import Role, has_role
 from apps.interactions import events
+
+logger = logging.getLogger(__name__)
 
 # Close codes in the private range: the client tells "sign in again" from "not for you".
 CLOSE_UNAUTHENTICATED = 4401
@@ -39,7 +50,20 @@ class _EventConsumer(AsyncJsonWebsocketConsumer, ABC):
         for group in self.joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
+        self.renewal = asyncio.get_running_loop().create_task(self._renew_groups())
         await self.on_open(user)
+
+    async def _renew_groups(self) -> None:
+        """Join the groups again every third of group_expiry while the socket is open: a member
+        is dropped once it has not joined for group_expiry (see the module)."""
+        interval = getattr(self.channel_layer, "group_expiry", 86400) / 3
+        while True:
+            await asyncio.sleep(interval)
+            for group in self.joined:
+                try:
+                    await self.channel_layer.group_add(group, self.channel_name)
+                except Exception:  # the layer is down: the next round tries again
+                    logger.warning("renewing %s in %s failed", self.channel_name, group, exc_info=True)
 
     @abstractmethod
     def groups_for(self, user: Any) -> list[str]:
@@ -49,6 +73,11 @@ class _EventConsumer(AsyncJsonWebsocketConsumer, ABC):
         """Hook run once the socket is accepted."""
 
     async def disconnect(self, code: int) -> None:
+        renewal = getattr(self, "renewal", None)
+        if renewal is not None:
+            renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewal
         for group in getattr(self, "joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 

@@ -3,16 +3,18 @@ after commit reaching the agent's and the wallboard's sockets."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from apps.accounts.models import User
-from apps.interactions import services
+from apps.interactions import events, services
 from apps.interactions.consumers import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
 from apps.interactions.models import AgentProfile, Presence
 from tests.interactions.factories import make_queue
@@ -176,3 +178,32 @@ def test_a_batch_of_events_reaches_the_socket_as_one_frame_each_in_order(
         return frames
 
     assert async_to_sync(run)() == batch
+
+
+def test_a_socket_renews_its_groups_and_a_member_that_does_not_is_dropped(
+    make_user: Callable[..., User], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A member that stops renewing (its daphne died without closing its sockets) leaves the
+    group after group_expiry; an open socket stays, however long it is open."""
+    layer = get_channel_layer()
+    assert layer is not None
+    monkeypatch.setattr(layer, "group_expiry", 2)  # the socket renews every 2/3 s
+    headers = _headers(make_user("Supervisor"))
+
+    async def run() -> tuple[Any, bool]:
+        communicator, connected, _ = await _connect("/ws/wallboard/", headers)
+        assert connected
+        stale = await layer.new_channel()
+        await layer.group_add(events.WALLBOARD_GROUP, stale)
+        await asyncio.sleep(3.5)  # both joined longer than group_expiry ago
+        await layer.group_send(events.WALLBOARD_GROUP, {"type": "event", "payload": {"kind": "probe"}})
+        got = await communicator.receive_json_from(timeout=5)
+        try:
+            await asyncio.wait_for(layer.receive(stale), timeout=0.5)
+            stale_got = True
+        except TimeoutError:
+            stale_got = False
+        await communicator.disconnect()
+        return got, stale_got
+
+    assert async_to_sync(run)() == ({"kind": "probe"}, False)
