@@ -524,7 +524,7 @@ def _eligible_agents_sql(interaction: Interaction, queue: Queue, select: str) ->
     sql = _ELIGIBLE_SQL.get(key)
     if sql is None:
         sql = _ELIGIBLE_SQL[key] = _eligible_agents_text(queue, select, new)
-    params: list[Any] = [Presence.AVAILABLE.value, queue.pk, interaction.channel, queue.pk]
+    params: list[Any] = [Presence.AVAILABLE.value, queue.pk, interaction.channel, queue.pk, queue.pk]
     if not new:
         params += [interaction.pk, *_REFUSED_KINDS]
     return sql, params + _agent_order(queue)[1]
@@ -538,9 +538,13 @@ def _eligible_agents_text(queue: Queue, select: str, new: bool) -> str:
         "WHERE a.presence = %s AND aq.queue_id = %s AND a.real_time_load = 0 "
         f"AND EXISTS (SELECT 1 FROM {_table(AgentCapacity)} c WHERE c.agent_id = a.id "
         "AND c.channel = %s AND c.load < c.capacity) "
-        f"AND NOT EXISTS (SELECT 1 FROM {_table(QueueSkill)} r WHERE r.queue_id = %s "
+        # A queue without required skills (the usual case) is answered once, by the first
+        # subquery (it does not depend on the agent, so PostgreSQL runs it once, as an
+        # InitPlan), instead of by an index probe of the queue's skills for every candidate.
+        f"AND (NOT EXISTS (SELECT 1 FROM {_table(QueueSkill)} r0 WHERE r0.queue_id = %s) "
+        f"OR NOT EXISTS (SELECT 1 FROM {_table(QueueSkill)} r WHERE r.queue_id = %s "
         f"AND NOT EXISTS (SELECT 1 FROM {_table(AgentSkill)} s WHERE s.agent_id = a.id "
-        "AND s.skill_id = r.skill_id AND s.level >= r.min_level)) "
+        "AND s.skill_id = r.skill_id AND s.level >= r.min_level))) "
     )
     if not new:
         sql += (
