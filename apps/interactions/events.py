@@ -64,7 +64,8 @@ class _Publisher:
     flush() waits until everything posted is sent (at exit, in tests).
 
     On the project's Redis layer (apps.core.redis_layer) a batch is one group_send_many_sync:
-    two Redis commands on redis-py's blocking client, whatever the number of groups. An event
+    two Redis commands on the lane thread's own blocking connection, whatever the number of
+    groups. An event
     loop in between (as this publisher had, one per process in a thread of its own) cost more
     CPU per event than the routing that caused it (make bench, routing). A layer that only
     sends from a loop (channels_redis's own, say) gets one group_send per group, concurrently,
