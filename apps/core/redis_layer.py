@@ -224,11 +224,14 @@ class RedisChannelLayer(_ChannelsRedisLayer):  # type: ignore[misc]
         """group_send_many on blocking connections (this thread's own), for callers without
         an event loop."""
         work = _Sends(self, sends)
-        for index in work.by_host:
-            connection = self._sync_connection(index)
+        # Checked once per call: PUSH follows MEMBERS on the same, just-used connection.
+        connections = {index: self._sync_connection(index) for index in work.by_host}
+        for index, connection in connections.items():
             work.found(index, _MEMBERS.call_sync(connection, work.member_keys(index), [work.expired_members]))
         for index, (keys, args) in work.pushes().items():
-            work.pushed(keys, _PUSH.call_sync(self._sync_connection(index), keys, args))
+            if index not in connections:  # members on a host that holds none of the groups
+                connections[index] = self._sync_connection(index)
+            work.pushed(keys, _PUSH.call_sync(connections[index], keys, args))
 
     def _sync_connection(self, index: int) -> redis.connection.AbstractConnection:
         """This thread's connection to host `index`, made by a pool built like channels_redis's

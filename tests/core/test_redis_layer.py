@@ -2,8 +2,8 @@
 channels_redis's own group_send delivers, to receivers that are plain channels_redis: every member
 once, in order, nothing to expired members, nothing past a channel's capacity; group_send_many
 sends several groups' messages together, across Redis hosts, and survives a SCRIPT FLUSH; so
-does group_send_many_sync, its twin on redis-py's blocking client, which gives up on a Redis
-that stops answering."""
+does group_send_many_sync, its twin on a thread's own blocking connection, which gives up on a
+Redis that stops answering."""
 
 from __future__ import annotations
 
