@@ -52,24 +52,29 @@ class _Lane:
 
 
 class _Publisher:
-    """Sends from synchronous code (services in a Celery worker, a command, a test) without
-    making it wait on Redis: post() hands the message to a lane's thread and returns, so a
-    commit's hooks cost microseconds instead of a Redis round trip each.
+    """Sends from synchronous code (services in a Celery worker, a view, a command, a test).
 
-    Two lanes, each a daemon thread: the agents' groups (an offer's countdown runs on its
-    agent's screen: sent at once) and the wallboard's (gathered for WALLBOARD_GATHER_SECONDS).
-    A lane sends what has piled up as one batch: each group's messages travel together (one
-    "event.batch" message when there are several), and the lane's next batch goes only once
-    this one is sent, so every group receives its events in the order they were posted.
-    flush() waits until everything posted is sent (at exit, in tests).
+    Two lanes: the agents' groups (an offer's countdown runs on its agent's screen: sent at
+    once) and the wallboard's (gathered for WALLBOARD_GATHER_SECONDS by a daemon thread).
 
-    On the project's Redis layer (apps.core.redis_layer) a batch is one group_send_many_sync:
-    two Redis commands on the lane thread's own blocking connection, whatever the number of
-    groups. An event
-    loop in between (as this publisher had, one per process in a thread of its own) cost more
-    CPU per event than the routing that caused it (make bench, routing). A layer that only
-    sends from a loop (channels_redis's own, say) gets one group_send per group, concurrently,
-    on a loop the lane keeps, so the layer reuses its connections.
+    An agent's event on the project's Redis layer (apps.core.redis_layer) goes out on the
+    posting thread itself when its lane is idle: one group_send_many_sync, two Redis commands
+    on the thread's own blocking connection, before post() returns. Handing it to a thread
+    instead cost a wake-up and a hand-over of the GIL, which made the offer reach the agent's
+    socket about a millisecond later and cost more CPU than the send (make bench, (b) and
+    routing). While one thread sends, what other threads post piles up and the lane's daemon
+    thread sends it as one batch after that send; after a failed send (Redis down, say) posts
+    go to the thread until one of its sends succeeds, so a caller waits on a dead Redis once,
+    not on every commit. Never on a thread running an event loop: posts there go to the lane.
+
+    A lane's thread sends what has piled up as one batch: each group's messages travel
+    together (one "event.batch" message when there are several), and the lane's next batch goes
+    only once this one is sent, so every group receives its events in the order they were
+    posted. flush() waits until everything posted is sent (at exit, in tests).
+
+    A layer that only sends from a loop (channels_redis's own, say) gets everything through
+    the lanes, one group_send per group, concurrently, on a loop the lane keeps, so the layer
+    reuses its connections.
 
     The in-memory layer keeps async_to_sync: it must run on the loop of the consumers it feeds
     (daphne's, reached from a view's thread). The embedded relay (apps.core.layers, in the
@@ -86,10 +91,12 @@ class _Publisher:
         self._idle = threading.Condition(self._lock)
         self._agents = _Lane("agents", 0.0, self._lock)
         self._wallboard = _Lane("wallboard", WALLBOARD_GATHER_SECONDS, self._lock)
+        self._sends_ok = True  # the last send went through: an idle agents' lane sends inline
 
     def post(self, layer: Any, groups: list[str], message: dict[str, Any]) -> None:
-        """Send message to groups: at once on the relay and in-memory layers, by the lanes
-        (without waiting) on any other."""
+        """Send message to groups: at once on the relay and in-memory layers; on any other,
+        an agent's group on this thread when its lane is idle (see the class), else by the
+        lanes, without waiting."""
         if isinstance(layer, (RelayChannelLayer, InMemoryChannelLayer)):
             for group in groups:
                 try:
@@ -100,6 +107,7 @@ class _Publisher:
                 except Exception:
                     _log_failure(message, group)
             return
+        inline: tuple[Any, list[str], dict[str, Any]] | None = None
         with self._lock:
             for lane, lane_groups in (
                 (self._agents, [g for g in groups if g != WALLBOARD_GROUP]),
@@ -107,13 +115,44 @@ class _Publisher:
             ):
                 if not lane_groups:
                     continue
+                if lane is self._agents and not lane.busy and self._may_send_inline(layer):
+                    lane.busy = True  # what other threads post meanwhile waits for this send
+                    inline = (layer, lane_groups, message)
+                    continue
                 lane.pending.append((layer, lane_groups, message))
                 if not lane.busy:  # else its thread takes this in its next batch
                     lane.busy = True
-                    if lane.started:
-                        lane.wake.notify()
-                    else:
-                        self._start(lane)
+                    self._wake(lane)
+        if inline is not None:
+            self._send_inline(inline)
+
+    def _may_send_inline(self, layer: Any) -> bool:
+        return self._sends_ok and hasattr(layer, "group_send_many_sync") and not _loop_running()
+
+    def _send_inline(self, item: tuple[Any, list[str], dict[str, Any]]) -> None:
+        """Send one post of the agents' lane on this thread (the lane is marked busy), then hand
+        what other threads posted meanwhile to the lane's thread, or mark the lane idle."""
+        sent = False
+        try:
+            sent = _send_batch([item], _no_event_loop)
+        except Exception:  # a bug here must not fail the commit whose hook posted
+            logger.exception("publishing an event inline failed")
+        finally:
+            with self._lock:
+                self._sends_ok = sent
+                lane = self._agents
+                if lane.pending:
+                    self._wake(lane)
+                else:
+                    lane.busy = False
+                    self._idle.notify_all()
+
+    def _wake(self, lane: _Lane) -> None:
+        """Have the lane's thread send its pending messages (the lock is held)."""
+        if lane.started:
+            lane.wake.notify()
+        else:
+            self._start(lane)
 
     def _start(self, lane: _Lane) -> None:
         lane.started = True
@@ -140,10 +179,13 @@ class _Publisher:
                 time.sleep(lane.gather_seconds)
             with self._lock:
                 batch, lane.pending = lane.pending, []
+            sent = False
             try:
-                _send_batch(batch, run_async)
+                sent = _send_batch(batch, run_async)
             except Exception:  # a bug here must not stop every later event
                 logger.exception("publishing a batch of %s events failed", len(batch))
+            with self._lock:
+                self._sends_ok = sent
 
     def flush(self, timeout: float = SEND_TIMEOUT_SECONDS) -> bool:
         """Wait until every message posted so far is sent (or failed). Returns False on timeout."""
@@ -156,11 +198,11 @@ class _Publisher:
 def _send_batch(
     batch: list[tuple[Any, list[str], dict[str, Any]]],
     run_async: Callable[[Coroutine[Any, Any, list[BaseException | None]]], list[BaseException | None]],
-) -> None:
+) -> bool:
     """Every group's messages (chunks of BATCH_MAX as one "event.batch" message): in one
     group_send_many_sync when the layer has it (apps.core.redis_layer: the whole batch in two
     Redis commands), else one group_send per group, the groups concurrently, by run_async.
-    A failure is logged for every message it lost."""
+    A failure is logged for every message it lost. Returns whether everything was sent."""
     by_group: dict[tuple[int, str], tuple[Any, list[dict[str, Any]]]] = {}
     for layer, groups, message in batch:
         for group in groups:
@@ -181,6 +223,22 @@ def _send_batch(
         if isinstance(outcome, BaseException):
             for message in by_group[key][1]:
                 _log_failure(message, key[1], outcome)
+    return not any(isinstance(outcome, BaseException) for outcome in outcomes)
+
+
+def _no_event_loop(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    """run_async for an inline send, whose layer has group_send_many_sync and needs no loop."""
+    coroutine.close()
+    raise RuntimeError("an inline send needs no event loop")
+
+
+def _loop_running() -> bool:
+    """Whether this thread runs an event loop (a blocking send there would stall the loop)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 async def _group_send_each(
@@ -233,8 +291,9 @@ def send(group: str, payload: dict[str, Any]) -> None:
 
 
 def send_many(groups: list[str], payload: dict[str, Any]) -> None:
-    """group_send to several groups: handed to the publisher, which sends without making the
-    caller wait on the Redis layer. Failures are logged per group, never raised: a lost push
+    """group_send to several groups, by the publisher: an agent's event at once (on this
+    thread when its lane is idle), the wallboard's gathered, never queued behind a failing
+    Redis (see _Publisher). Failures are logged per group, never raised: a lost push
     costs a client nothing but freshness, since clients reload state on (re)connect."""
     layer = get_channel_layer()
     if layer is None:

@@ -201,3 +201,88 @@ def test_the_wallboard_gathers_a_window_of_events_into_one_message_and_agents_do
     assert [[p["n"] for p in _payloads(message)] for message in board] == [[0, 1, 2, 3, 4]]
     to_agent = [p["n"] for group, message in layer.sent if group == agent for p in _payloads(message)]
     assert to_agent == [0, 1, 2, 3, 4]
+
+
+class _Threaded(_RecordingMany):
+    """_RecordingMany that records which thread sent each call, and can hold a call until let go."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: list[int] = []
+        self.hold: threading.Event | None = None
+        self.holding = threading.Event()
+
+    def group_send_many_sync(self, sends: list[tuple[str, dict[str, Any]]]) -> None:
+        self.threads.append(threading.get_ident())
+        if self.hold is not None:
+            self.holding.set()
+            assert self.hold.wait(timeout=10)
+        super().group_send_many_sync(sends)
+
+
+def _event(n: int) -> dict[str, Any]:
+    return {"type": "event", "payload": {"kind": "x", "n": n}}
+
+
+def test_an_idle_agents_lane_sends_on_the_posting_thread_before_post_returns() -> None:
+    layer = _Threaded()
+    publisher = events._Publisher()
+    agent = events.agent_group(1)
+    publisher.post(layer, [agent, events.WALLBOARD_GROUP], _event(0))
+    # Sent already, by this thread, without a flush; the wallboard waits for its window.
+    assert layer.sent == [(agent, _event(0))]
+    assert layer.threads == [threading.get_ident()]
+    assert not publisher._agents.started
+    assert publisher.flush(timeout=10)
+    assert layer.sent[-1] == (events.WALLBOARD_GROUP, _event(0))
+
+
+def test_posts_made_during_an_inline_send_wait_for_it_and_go_by_the_lane_in_order() -> None:
+    layer = _Threaded()
+    layer.hold = threading.Event()
+    publisher = events._Publisher()
+    agent = events.agent_group(1)
+    first = threading.Thread(target=publisher.post, args=(layer, [agent], _event(0)))
+    first.start()
+    assert layer.holding.wait(timeout=10)  # the first post is sending on its own thread
+    for n in (1, 2, 3):
+        publisher.post(layer, [agent], _event(n))  # returns at once: the lane is busy
+    assert [p["n"] for _, m in layer.sent for p in _payloads(m)] == []
+    layer.hold.set()
+    first.join(timeout=10)
+    assert publisher.flush(timeout=10)
+    assert [p["n"] for _, m in layer.sent for p in _payloads(m)] == [0, 1, 2, 3]
+    assert layer.threads[0] == first.ident
+    # The three waiting posts went together, from the lane's own thread.
+    assert len(layer.threads) == 2 and layer.threads[1] not in (first.ident, threading.get_ident())
+
+
+def test_after_a_failed_send_posts_go_by_the_lane_until_a_send_succeeds(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A caller waits on a failing Redis once, not on every commit."""
+    layer = _Threaded()
+    publisher = events._Publisher()
+    me = threading.get_ident()
+    publisher.post(layer, ["broken"], _event(0))  # inline, fails, logged
+    assert layer.threads == [me]
+    assert "publishing x to broken failed" in caplog.text
+    publisher.post(layer, ["agent.1"], _event(1))  # by the lane's thread
+    assert publisher.flush(timeout=10)
+    assert len(layer.threads) == 2 and layer.threads[1] != me
+    publisher.post(layer, ["agent.1"], _event(2))  # the lane's send went through: inline again
+    assert layer.threads[2] == me
+    assert [m for _, m in layer.sent] == [_event(1), _event(2)]
+
+
+def test_a_thread_running_an_event_loop_never_sends_inline() -> None:
+    layer = _Threaded()
+    publisher = events._Publisher()
+
+    async def post_on_the_loop() -> None:
+        publisher.post(layer, ["agent.1"], _event(0))
+
+    asyncio.run(post_on_the_loop())
+    assert publisher.flush(timeout=10)
+    assert layer.sent == [("agent.1", _event(0))]
+    assert layer.threads != [threading.get_ident()]
