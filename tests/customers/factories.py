@@ -27,6 +27,7 @@ class TagFactory(DjangoModelFactory):
 class CustomerFactory(DjangoModelFactory):
     class Meta:
         model = Customer
+        skip_postgeneration_save = True  # the hook writes its one column itself
 
     first_name = factory.Faker("first_name")
     last_name = factory.Faker("last_name")
@@ -46,6 +47,7 @@ class CustomerFactory(DjangoModelFactory):
 class PhoneFactory(DjangoModelFactory):
     class Meta:
         model = ContactPoint
+        skip_postgeneration_save = True  # the hook saves the customer, not the contact point
 
     customer = factory.SubFactory(CustomerFactory)
     kind = ContactPointKind.PHONE
