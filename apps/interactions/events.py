@@ -9,6 +9,7 @@ import asyncio
 import atexit
 import datetime as dt
 import logging
+import math
 import os
 import threading
 import time
@@ -37,6 +38,10 @@ BATCH_MAX = 100  # events in one channel-layer message
 # wallboard event of the window (the page reloads its board at most every 0.4 s anyway), so a
 # busy process sends the wallboard a few messages a second instead of one per commit.
 WALLBOARD_GATHER_SECONDS = 0.025
+# A post this soon after the end of an inline send is part of a burst (one commit's events, a
+# tick's loop): the lane's thread sends it, batched with the rest of the burst, instead of each
+# event costing its caller a send of its own.
+BURST_SECONDS = 0.001
 
 
 class _Lane:
@@ -61,9 +66,9 @@ class _Publisher:
     posting thread itself when its lane is idle: one group_send_many_sync, two Redis commands
     on the thread's own blocking connection, before post() returns. Handing it to a thread
     instead cost a wake-up and a hand-over of the GIL, which made the offer reach the agent's
-    socket about a millisecond later and cost more CPU than the send (make bench, (b) and
-    routing). While one thread sends, what other threads post piles up and the lane's daemon
-    thread sends it as one batch after that send; after a failed send (Redis down, say) posts
+    socket about a millisecond later (make bench, (b)). While one thread sends, what other threads post piles up and the lane's daemon
+    thread sends it as one batch after that send; so do the posts that follow an inline send
+    within BURST_SECONDS (the rest of a commit's events); after a failed send (Redis down) posts
     go to the thread until one of its sends succeeds, so a caller waits on a dead Redis once,
     not on every commit. Never on a thread running an event loop: posts there go to the lane.
 
@@ -92,6 +97,7 @@ class _Publisher:
         self._agents = _Lane("agents", 0.0, self._lock)
         self._wallboard = _Lane("wallboard", WALLBOARD_GATHER_SECONDS, self._lock)
         self._sends_ok = True  # the last send went through: an idle agents' lane sends inline
+        self._inline_ended = -math.inf  # time.monotonic() at the end of the last inline send
 
     def post(self, layer: Any, groups: list[str], message: dict[str, Any]) -> None:
         """Send message to groups: at once on the relay and in-memory layers; on any other,
@@ -127,7 +133,12 @@ class _Publisher:
             self._send_inline(inline)
 
     def _may_send_inline(self, layer: Any) -> bool:
-        return self._sends_ok and hasattr(layer, "group_send_many_sync") and not _loop_running()
+        return (
+            self._sends_ok
+            and time.monotonic() - self._inline_ended >= BURST_SECONDS
+            and hasattr(layer, "group_send_many_sync")
+            and not _loop_running()
+        )
 
     def _send_inline(self, item: tuple[Any, list[str], dict[str, Any]]) -> None:
         """Send one post of the agents' lane on this thread (the lane is marked busy), then hand
@@ -140,6 +151,7 @@ class _Publisher:
         finally:
             with self._lock:
                 self._sends_ok = sent
+                self._inline_ended = time.monotonic()
                 lane = self._agents
                 if lane.pending:
                     self._wake(lane)

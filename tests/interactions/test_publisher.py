@@ -224,7 +224,13 @@ def _event(n: int) -> dict[str, Any]:
     return {"type": "event", "payload": {"kind": "x", "n": n}}
 
 
-def test_an_idle_agents_lane_sends_on_the_posting_thread_before_post_returns() -> None:
+@pytest.fixture
+def no_bursts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every post is one of its own, however soon it follows the last inline send."""
+    monkeypatch.setattr(events, "BURST_SECONDS", 0)
+
+
+def test_an_idle_agents_lane_sends_on_the_posting_thread_before_post_returns(no_bursts: None) -> None:
     layer = _Threaded()
     publisher = events._Publisher()
     agent = events.agent_group(1)
@@ -237,7 +243,7 @@ def test_an_idle_agents_lane_sends_on_the_posting_thread_before_post_returns() -
     assert layer.sent[-1] == (events.WALLBOARD_GROUP, _event(0))
 
 
-def test_posts_made_during_an_inline_send_wait_for_it_and_go_by_the_lane_in_order() -> None:
+def test_posts_made_during_an_inline_send_wait_for_it_and_go_by_the_lane_in_order(no_bursts: None) -> None:
     layer = _Threaded()
     layer.hold = threading.Event()
     publisher = events._Publisher()
@@ -258,7 +264,7 @@ def test_posts_made_during_an_inline_send_wait_for_it_and_go_by_the_lane_in_orde
 
 
 def test_after_a_failed_send_posts_go_by_the_lane_until_a_send_succeeds(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, no_bursts: None
 ) -> None:
     """A caller waits on a failing Redis once, not on every commit."""
     layer = _Threaded()
@@ -273,6 +279,24 @@ def test_after_a_failed_send_posts_go_by_the_lane_until_a_send_succeeds(
     publisher.post(layer, ["agent.1"], _event(2))  # the lane's send went through: inline again
     assert layer.threads[2] == me
     assert [m for _, m in layer.sent] == [_event(1), _event(2)]
+
+
+def test_the_rest_of_a_burst_goes_by_the_lane(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One commit's events: the first goes inline, those that follow it within BURST_SECONDS
+    go from the lane's thread (batched as they pile up); a post after a pause goes inline."""
+    monkeypatch.setattr(events, "BURST_SECONDS", 3600)
+    layer = _Threaded()
+    publisher = events._Publisher()
+    me = threading.get_ident()
+    for n in range(4):
+        publisher.post(layer, ["agent.1"], _event(n))
+    assert publisher.flush(timeout=10)
+    assert layer.threads[0] == me and len(layer.threads) >= 2
+    assert all(thread != me for thread in layer.threads[1:])
+    assert [p["n"] for _, m in layer.sent for p in _payloads(m)] == [0, 1, 2, 3]
+    monkeypatch.setattr(events, "BURST_SECONDS", 0)
+    publisher.post(layer, ["agent.1"], _event(4))
+    assert layer.threads[-1] == me
 
 
 def test_a_thread_running_an_event_loop_never_sends_inline() -> None:
