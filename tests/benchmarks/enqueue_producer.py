@@ -1,7 +1,8 @@
 """Benchmark (b)'s producer: a process of its own that enqueues an interaction on every line it
-reads and answers {"pk", "seconds"} (the service call's own duration), as a web or Celery worker
-would, so the websocket client that times the offer does not share an interpreter (and its
-GIL) with the server-side work it measures. Usage: python enqueue_producer.py <queue id>, with
+reads, as a web or Celery worker would, so the websocket client that times the offer does not
+share an interpreter (and its GIL) with the server-side work it measures. It answers
+{"pk", "seconds", "called_at"}: the service call's own duration, and time.perf_counter() when it
+was called (CLOCK_MONOTONIC, one clock for every process of the machine). Usage: python enqueue_producer.py <queue id>, with
 DATABASE_URL and REDIS_URL naming the benchmark's database and Redis. An empty line ends it,
 after the publisher has sent everything."""
 
@@ -33,7 +34,8 @@ def main() -> None:
             break
         start = time.perf_counter()
         pk = services.interaction_enqueue(queue=queue, channel="chat").pk
-        print(json.dumps({"pk": pk, "seconds": time.perf_counter() - start}), flush=True)
+        seconds = time.perf_counter() - start
+        print(json.dumps({"pk": pk, "seconds": seconds, "called_at": start}), flush=True)
     events.flush()
 
 

@@ -23,7 +23,10 @@ In (b) the enqueue runs in a process of its own (enqueue_producer.py, which read
 offer), as a web or Celery worker would: the agent's browser does not share an interpreter with
 the server, and a websocket client that shared one would stamp arrivals late whenever the
 server-side threads (the service, the publisher's loop) held the GIL, which the bare round trip
-never pays. The line sent to the producer is inside the measured time. In (c) events.send runs
+never pays. An offer is timed from the producer's own stamp of its call (time.perf_counter:
+CLOCK_MONOTONIC, one clock for every process of the machine), as the bare round trip is timed
+from its group_send call; the time from writing the producer its line (the pipe and the
+producer's wake-up added) is printed beside it. In (c) events.send runs
 in a worker thread (Django's ORM may not run on the event loop) while the loop stamps arrivals;
 the interpreter's switch interval is lowered so that a busy worker thread cannot hold an
 arrival's time stamp back by the default 5 ms. Figures are printed and written
@@ -190,7 +193,7 @@ def test_enqueue_to_offer_on_the_agents_websocket(bench_redis: str, tmp_path: Pa
         desk = await ws_connect(daphne.port, "/ws/agent/", cookie=cookie, origin=daphne.origin)
         layer = get_channel_layer()
         assert layer is not None
-        found: dict[str, list[float]] = {"offer": [], "service": [], "publish_to_socket": []}
+        found: dict[str, list[float]] = {"offer": [], "line": [], "service": [], "publish_to_socket": []}
         producer = await asyncio.create_subprocess_exec(
             sys.executable,
             str(PRODUCER),
@@ -208,7 +211,8 @@ def test_enqueue_to_offer_on_the_agents_websocket(bench_redis: str, tmp_path: Pa
         assert (await asyncio.wait_for(stdout.readline(), timeout=60)).strip() == b"ready"
         try:
 
-            async def one_offer() -> tuple[float, float]:
+            async def one_offer() -> tuple[float, float, float]:
+                """(call -> socket, line written -> socket, the call alone), in seconds."""
                 start = time.perf_counter()
                 stdin.write(b"enqueue\n")
                 answer = json.loads(await asyncio.wait_for(stdout.readline(), timeout=20))
@@ -219,7 +223,7 @@ def test_enqueue_to_offer_on_the_agents_websocket(bench_redis: str, tmp_path: Pa
                         m.get("kind") == "interaction" and m.get("id") == pk and m.get("status") == "offered"
                     ),
                 )
-                return at - start, answer["seconds"]
+                return at - answer["called_at"], at - start, answer["seconds"]
 
             for _ in range(30):  # warm-up: connections, caches, the publisher loop
                 await one_offer()
@@ -230,8 +234,9 @@ def test_enqueue_to_offer_on_the_agents_websocket(bench_redis: str, tmp_path: Pa
                 # on all three alike; the product's own sends are finished (the wallboard lane
                 # gathers 25 ms) before the bare round trips start, so they meet none of them.
                 for _ in range(OFFERS // BLOCKS):
-                    offer, service = await one_offer()
+                    offer, line, service = await one_offer()
                     found["offer"].append(offer)
+                    found["line"].append(line)
                     found["service"].append(service)
                 await asyncio.sleep(0.05)  # the producer's publisher is done with the block's last offer
                 for _ in range(OFFERS // BLOCKS):
@@ -260,6 +265,7 @@ def test_enqueue_to_offer_on_the_agents_websocket(bench_redis: str, tmp_path: Pa
         "enqueue_to_offer_on_socket": offer,
         "bare_group_send_round_trip": bare,
         "p95_ratio_to_bare": ratio,
+        "line_to_producer_to_offer_on_socket": _summary(found["line"]),
         "enqueue_service_call_alone": _summary(found["service"]),
         "group_send_to_agent_group_to_socket": _summary(found["publish_to_socket"]),
         "goal": "p95 <= 3x bare p95",
