@@ -106,6 +106,8 @@ def test_run_stack_serves_and_ctrl_c_stops_every_process(tmp_path: Path) -> None
             pids = [pid for pid, args in commands.items() if marker in f"{args} "]
             assert pids, f"no {name} among {listing}"
             relays[name] = {_relay_of(pid) for pid in pids}
+            if name in ("worker", "beat"):  # quiet by default: at INFO they log every tick
+                assert all("--loglevel=WARNING" in commands[pid] for pid in pids), listing
         relay = f"http://127.0.0.1:{port}/internal/events/"
         assert relays == {"web": {None}, "worker": {relay}, "beat": {relay}, "simulator": {relay}}
 

@@ -49,6 +49,16 @@ class Command(BaseCommand):
         parser.add_argument("--no-worker", action="store_true", help="Do not start the Celery worker.")
         parser.add_argument("--no-beat", action="store_true", help="Do not start Celery beat.")
         parser.add_argument(
+            "--celery-log-level",
+            default=os.environ.get("CELERY_LOG_LEVEL", "WARNING"),
+            choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+            type=str.upper,
+            help=(
+                "Log level of the worker and beat (default WARNING, or CELERY_LOG_LEVEL): at INFO "
+                "both log every tick, several lines a second."
+            ),
+        )
+        parser.add_argument(
             "--no-simulator",
             action="store_true",
             help="Do not start the traffic simulator (simulate_traffic).",
@@ -89,7 +99,7 @@ class Command(BaseCommand):
                         "-A",
                         "config",
                         "worker",
-                        "--loglevel=INFO",
+                        f"--loglevel={options['celery_log_level']}",
                         "--concurrency=2",
                         "-n",
                         "worker@%h",
@@ -102,7 +112,17 @@ class Command(BaseCommand):
             children.append(
                 Child(
                     "beat",
-                    [python, "-m", "celery", "-A", "config", "beat", "--loglevel=INFO", "-s", beat_schedule],
+                    [
+                        python,
+                        "-m",
+                        "celery",
+                        "-A",
+                        "config",
+                        "beat",
+                        f"--loglevel={options['celery_log_level']}",
+                        "-s",
+                        beat_schedule,
+                    ],
                     env=relayed,
                 )
             )
