@@ -66,11 +66,12 @@ class _Publisher:
     posting thread itself when its lane is idle: one group_send_many_sync, two Redis commands
     on the thread's own blocking connection, before post() returns. Handing it to a thread
     instead cost a wake-up and a hand-over of the GIL, which made the offer reach the agent's
-    socket about a millisecond later (make bench, (b)). While one thread sends, what other threads post piles up and the lane's daemon
-    thread sends it as one batch after that send; so do the posts that follow an inline send
-    within BURST_SECONDS (the rest of a commit's events); after a failed send (Redis down) posts
-    go to the thread until one of its sends succeeds, so a caller waits on a dead Redis once,
-    not on every commit. Never on a thread running an event loop: posts there go to the lane.
+    socket about a millisecond later (make bench, (b)). While one thread sends, what other
+    threads post piles up and the lane's thread sends it as one batch after that send; so do
+    the posts that follow an inline send within BURST_SECONDS (the rest of a commit's events).
+    After a failed send (Redis down) posts go to the lane's thread until one of its sends
+    succeeds, so a caller waits on a dead Redis once, not on every commit. Never inline on a
+    thread running an event loop: posts there go to the lane.
 
     A lane's thread sends what has piled up as one batch: each group's messages travel
     together (one "event.batch" message when there are several), and the lane's next batch goes
@@ -304,8 +305,7 @@ def send(group: str, payload: dict[str, Any]) -> None:
 
 def send_many(groups: list[str], payload: dict[str, Any]) -> None:
     """group_send to several groups, by the publisher: an agent's event at once (on this
-    thread when its lane is idle), the wallboard's gathered, never queued behind a failing
-    Redis (see _Publisher). Failures are logged per group, never raised: a lost push
+    thread when its lane is idle), the wallboard's gathered (see _Publisher). Failures are logged per group, never raised: a lost push
     costs a client nothing but freshness, since clients reload state on (re)connect."""
     layer = get_channel_layer()
     if layer is None:
