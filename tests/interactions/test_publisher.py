@@ -113,11 +113,6 @@ class _RecordingMany(_Recording):
         self.sent += sends
 
 
-def _no_loop(coroutine: Any) -> Any:
-    coroutine.close()
-    raise AssertionError("a layer with group_send_many_sync needs no event loop")
-
-
 def test_a_layer_with_group_send_many_sync_gets_the_batch_in_one_call_and_its_failure_is_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -126,7 +121,7 @@ def test_a_layer_with_group_send_many_sync_gets_the_batch_in_one_call_and_its_fa
         (layer, [group], {"type": "event", "payload": {"kind": "x", "to": group}})
         for group in ("agent.1", "agent.2", "agent.1")
     ]
-    events._send_batch(batch, _no_loop)  # what a lane sends for three posts
+    events._send_batch(batch, events._no_event_loop)  # what a lane sends for three posts
     assert layer.calls == [["agent.1", "agent.2"]]  # agent.1's two events as one event.batch
     assert [_payloads(message) for _, message in layer.sent] == [
         [{"kind": "x", "to": "agent.1"}] * 2,
