@@ -9,10 +9,17 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.conf import settings
+from django.urls import reverse
+
+from apps.core.layers import RelayChannelLayer
+from apps.core.web import RELAY_PATH, AccessLog
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,6 +80,7 @@ def test_run_stack_serves_and_ctrl_c_stops_every_process(tmp_path: Path) -> None
         if k not in {"DATABASE_URL", "REDIS_URL", "SWITCHBOARD_EVENT_RELAY", "CELERY_BROKER_URL"}
     }
     env["SWITCHBOARD_VAR_DIR"] = str(tmp_path / "var")
+    env["SECRET_KEY"] = settings.SECRET_KEY  # the relay POST below is signed with this process's
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     port = _free_port()
     stack = subprocess.Popen(
@@ -98,7 +106,7 @@ def test_run_stack_serves_and_ctrl_c_stops_every_process(tmp_path: Path) -> None
         listing = "\n".join(f"{pid} {args}" for pid, args in sorted(commands.items()))
         relays = {}
         for name, marker in (
-            ("web", "daphne"),
+            ("web", "apps.core.web"),
             ("worker", " worker "),
             ("beat", " beat "),
             ("simulator", "simulate_traffic"),
@@ -110,6 +118,12 @@ def test_run_stack_serves_and_ctrl_c_stops_every_process(tmp_path: Path) -> None
                 assert all("--loglevel=WARNING" in commands[pid] for pid in pids), listing
         relay = f"http://127.0.0.1:{port}/internal/events/"
         assert relays == {"web": {None}, "worker": {relay}, "beat": {relay}, "simulator": {relay}}
+        signed = RelayChannelLayer(relay_url=relay)  # as the worker, beat and simulator relay
+        assert signed.relay("wallboard", {"type": "event", "payload": {"kind": "test"}})
+        forged = urllib.request.Request(relay, data=b"{}", headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(forged, timeout=5)  # noqa: S310 - a local http URL
+        assert refused.value.code == 403
 
         stack.send_signal(signal.SIGINT)
         output, _ = stack.communicate(timeout=30)
@@ -118,5 +132,38 @@ def test_run_stack_serves_and_ctrl_c_stops_every_process(tmp_path: Path) -> None
             stack.kill()
     assert stack.returncode == 0, output
     assert "Demo logins" in output
+    # The web process's access log: pages and refused relay POSTs, never a relay POST that
+    # went through (AccessLog, below).
+    assert '"GET /login/" 200' in output, output
+    assert '"POST /internal/events/" 403' in output, output
+    assert '"POST /internal/events/" 204' not in output, output
     time.sleep(0.5)
     assert [pid for pid in children if _alive(pid)] == []
+
+
+def test_the_web_access_log_leaves_out_the_relay_posts_that_went_through() -> None:
+    stream = StringIO()
+    log = AccessLog(stream)
+
+    def request(method: str, path: str, status: int) -> None:
+        details = {"client": "127.0.0.1:50000", "method": method, "path": path, "status": status, "size": 12}
+        log("http", "complete", details)
+
+    request("POST", RELAY_PATH, 204)
+    request("POST", RELAY_PATH, 403)
+    request("POST", RELAY_PATH, 500)
+    request("GET", "/desk/", 200)
+    request("POST", "/internal/events/other/", 204)
+    log("websocket", "connected", {"client": "127.0.0.1:50001", "path": "/ws/agent/"})
+    lines = stream.getvalue().splitlines()
+    assert [line.split('"')[1:3] for line in lines] == [
+        ["POST /internal/events/", " 403 12"],
+        ["POST /internal/events/", " 500 12"],
+        ["GET /desk/", " 200 12"],
+        ["POST /internal/events/other/", " 204 12"],
+        ["WSCONNECT /ws/agent/", " - -"],
+    ]
+
+
+def test_the_relay_path_is_the_event_relays_url() -> None:
+    assert reverse("core:event-relay") == RELAY_PATH

@@ -28,6 +28,8 @@ from urllib.parse import urlparse
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
+from apps.core.web import RELAY_PATH
+
 GRACE_SECONDS = 10
 
 
@@ -78,7 +80,7 @@ class Command(BaseCommand):
                 [
                     python,
                     "-m",
-                    "daphne",
+                    "apps.core.web",  # daphne, its access log without the relay's POSTs
                     "-b",
                     options["host"],
                     "-p",
@@ -224,7 +226,7 @@ def relay_url(host: str, port: int) -> str:
         host = "::1"
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
-    return f"http://{host}:{port}/internal/events/"
+    return f"http://{host}:{port}{RELAY_PATH}"
 
 
 def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
