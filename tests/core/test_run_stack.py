@@ -80,7 +80,7 @@ def test_run_stack_serves_and_ctrl_c_stops_every_process(tmp_path: Path) -> None
         if k not in {"DATABASE_URL", "REDIS_URL", "SWITCHBOARD_EVENT_RELAY", "CELERY_BROKER_URL"}
     }
     env["SWITCHBOARD_VAR_DIR"] = str(tmp_path / "var")
-    env["SECRET_KEY"] = settings.SECRET_KEY  # the relay POST below is signed with this process's
+    env["SECRET_KEY"] = settings.SECRET_KEY  # the stack checks the relay POST this test signs
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     port = _free_port()
     stack = subprocess.Popen(
@@ -116,7 +116,7 @@ def test_run_stack_serves_and_ctrl_c_stops_every_process(tmp_path: Path) -> None
             relays[name] = {_relay_of(pid) for pid in pids}
             if name in ("worker", "beat"):  # quiet by default: at INFO they log every tick
                 assert all("--loglevel=WARNING" in commands[pid] for pid in pids), listing
-        relay = f"http://127.0.0.1:{port}/internal/events/"
+        relay = f"http://127.0.0.1:{port}{RELAY_PATH}"
         assert relays == {"web": {None}, "worker": {relay}, "beat": {relay}, "simulator": {relay}}
         signed = RelayChannelLayer(relay_url=relay)  # as the worker, beat and simulator relay
         assert signed.relay("wallboard", {"type": "event", "payload": {"kind": "test"}})
