@@ -305,8 +305,9 @@ def send(group: str, payload: dict[str, Any]) -> None:
 
 def send_many(groups: list[str], payload: dict[str, Any]) -> None:
     """group_send to several groups, by the publisher: an agent's event at once (on this
-    thread when its lane is idle), the wallboard's gathered (see _Publisher). Failures are logged per group, never raised: a lost push
-    costs a client nothing but freshness, since clients reload state on (re)connect."""
+    thread when its lane is idle), the wallboard's gathered (see _Publisher). Failures are
+    logged per group, never raised: a lost push costs a client nothing but freshness, since
+    clients reload state on (re)connect."""
     layer = get_channel_layer()
     if layer is None:
         return

@@ -2,9 +2,10 @@
 reads, as a web or Celery worker would, so the websocket client that times the offer does not
 share an interpreter (and its GIL) with the server-side work it measures. It answers
 {"pk", "seconds", "called_at"}: the service call's own duration, and time.perf_counter() when it
-was called (CLOCK_MONOTONIC, one clock for every process of the machine). Usage: python enqueue_producer.py <queue id>, with
-DATABASE_URL and REDIS_URL naming the benchmark's database and Redis. An empty line ends it,
-after the publisher has sent everything."""
+was called (CLOCK_MONOTONIC, one clock for every process of the machine).
+
+Usage: python enqueue_producer.py <queue id>, with DATABASE_URL and REDIS_URL naming the
+benchmark's database and Redis. An empty line ends it, after the publisher has sent everything."""
 
 from __future__ import annotations
 
