@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from apps.core.actors import SystemActor
 from apps.core.models import AuditEntry
 
 
@@ -17,7 +18,10 @@ def audit_record(
     data: dict[str, Any] | None = None,
 ) -> AuditEntry:
     """Append one audit entry. Call inside the transaction of the change it records, so the
-    entry exists exactly when the change does."""
+    entry exists exactly when the change does. A system actor is recorded by name in the data
+    (data["system"]); the actor column holds people only."""
+    if isinstance(actor, SystemActor):
+        data = {**(data or {}), "system": actor.name}
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or obj.pk
