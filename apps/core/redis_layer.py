@@ -28,6 +28,14 @@ or wake-up pipe, which was most of a publisher's CPU per event (make bench, rout
 thread keeps one connection per host and speaks on it directly (send_command, read_response):
 redis-py's client around it (pool checkout, retry and metrics hooks) cost twice the command.
 
+channels_redis's key layout (the group key "<prefix>:group:<group>"; a channel's key, its prefix
+and the channel's non-local name, on the host its consistent hash picks; the message carrying the
+channel names of one key in __asgi_channel__) is written out here from the layer's public
+attributes (prefix, non_local_name, get_capacity, consistent_hash, serialize) rather than through
+its private helpers. The tests in tests/core/test_redis_layer.py receive with plain channels_redis
+and check each key against what its own group_add and send write, so a change of that layout
+in a new channels_redis fails them loudly.
+
 What it is not: a change to what is stored or to the delivery contract. A message for a channel
 at capacity is dropped and logged, as channels_redis does; send, receive, group_add and
 group_discard are channels_redis's own.
@@ -41,6 +49,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import redis
@@ -93,7 +102,7 @@ class _Script:
         self.text = text
         self.sha = hashlib.sha1(text).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
 
-    async def __call__(self, connection: Any, keys: list[bytes], args: list[Any]) -> Any:
+    async def __call__(self, connection: Any, keys: Sequence[bytes | str], args: list[Any]) -> Any:
         try:
             return await connection.evalsha(self.sha, len(keys), *keys, *args)
         except NoScriptError:
@@ -101,7 +110,7 @@ class _Script:
             return await connection.evalsha(self.sha, len(keys), *keys, *args)
 
     def call_sync(
-        self, connection: redis.connection.AbstractConnection, keys: list[bytes], args: list[Any]
+        self, connection: redis.connection.AbstractConnection, keys: Sequence[bytes | str], args: list[Any]
     ) -> Any:
         """On a blocking connection (which drops its socket on any error, timeouts included,
         and opens a new one on the next command)."""
@@ -139,6 +148,33 @@ def _sync_pool(host: dict[str, Any]) -> redis.ConnectionPool:
     return redis.ConnectionPool(**host)
 
 
+def group_key(layer: Any, group: str) -> bytes:
+    """The Redis key holding a group's members, as channels_redis's group_add writes it."""
+    return f"{layer.prefix}:group:{group}".encode()
+
+
+def channel_keys(
+    layer: Any, channel_names: list[str], message: dict[str, Any]
+) -> tuple[dict[int, list[str]], dict[str, bytes], dict[str, int]]:
+    """Where channels_redis's receive looks for messages to these channels: per host index, the
+    channel keys (the prefix and each channel's non-local name: the channels of one process
+    share a key); per key, the serialized message naming its channels in __asgi_channel__, and
+    the key's capacity."""
+    to_host: dict[int, list[str]] = collections.defaultdict(list)
+    per_key: dict[str, dict[str, Any]] = {}
+    capacities: dict[str, int] = {}
+    for channel in channel_names:
+        non_local = layer.non_local_name(channel) if "!" in channel else channel
+        key = layer.prefix + non_local
+        if key in per_key:
+            per_key[key]["__asgi_channel__"].append(channel)
+            continue
+        per_key[key] = {**message, "__asgi_channel__": [channel]}
+        capacities[key] = layer.get_capacity(channel)
+        to_host[layer.consistent_hash(non_local)].append(key)
+    return to_host, {key: layer.serialize(value) for key, value in per_key.items()}, capacities
+
+
 class _Sends:
     """One group_send_many's work, the same for the async and the blocking client: the
     MEMBERS keys per host, then, from the members found, the PUSH keys and arguments per host."""
@@ -157,27 +193,25 @@ class _Sends:
         self.members: dict[str, list[str]] = {}
 
     def member_keys(self, index: int) -> list[bytes]:
-        return [self.layer._group_key(group) for group in self.by_host[index]]
+        return [group_key(self.layer, group) for group in self.by_host[index]]
 
     def found(self, index: int, names: list[list[bytes]]) -> None:
         for group, group_names in zip(self.by_host[index], names, strict=True):
             self.members[group] = [name.decode("utf8") for name in group_names]
 
-    def pushes(self) -> dict[int, tuple[list[bytes], list[Any]]]:
+    def pushes(self) -> dict[int, tuple[list[str], list[Any]]]:
         """Per host, the channel keys to push to and PUSH's arguments (each key's serialized
         message, each key's capacity, then the time, the expiry and the stale score)."""
-        per_host: dict[int, tuple[list[bytes], list[bytes], list[int]]] = collections.defaultdict(
+        per_host: dict[int, tuple[list[str], list[bytes], list[int]]] = collections.defaultdict(
             lambda: ([], [], [])
         )
         for group, message in self.sends:
             if not self.members[group]:
                 continue
-            to_host, messages, capacities = self.layer._map_channel_keys_to_connection(
-                self.members[group], message
-            )
-            for index, channel_keys in to_host.items():
+            to_host, messages, capacities = channel_keys(self.layer, self.members[group], message)
+            for index, host_keys in to_host.items():
                 keys, values, limits = per_host[index]
-                for key in channel_keys:
+                for key in host_keys:
                     keys.append(key)
                     values.append(messages[key])
                     limits.append(capacities[key])
@@ -189,7 +223,7 @@ class _Sends:
             for index, (keys, values, limits) in per_host.items()
         }
 
-    def pushed(self, keys: list[bytes], over_capacity: int) -> None:
+    def pushed(self, keys: Sequence[str], over_capacity: int) -> None:
         if over_capacity > 0:
             logger.info(
                 "%s of %s channel keys over capacity in groups %s",

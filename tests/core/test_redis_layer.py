@@ -249,3 +249,32 @@ def test_a_blocking_send_reconnects_after_redis_closed_its_connection_and_in_a_f
         return got
 
     assert [m["n"] for m in _run(run())] == [1, 2, 3, 4]
+
+
+def test_the_keys_we_write_are_the_ones_channels_redis_reads_and_writes() -> None:
+    """group_key and channel_keys write channels_redis's key layout out from its public
+    attributes: checked against the keys its own group_add and send create, so a new
+    channels_redis that stores groups or channels elsewhere fails here, by name."""
+    from apps.core.redis_layer import channel_keys, group_key
+
+    url = require_redis()
+    ours, theirs = _layers(url)
+
+    async def check() -> None:
+        local = await theirs.new_channel()  # process-local: "specific.<client>!<id>"
+        await theirs.group_add("desk", local)
+        await theirs.send("plain.channel", {"type": "event"})
+        client = redis.Redis.from_url(url)
+        try:
+            assert client.zscore(group_key(ours, "desk"), local) is not None
+            to_host, messages, capacities = channel_keys(ours, [local, "plain.channel"], {"type": "e"})
+            keys = [key for host_keys in to_host.values() for key in host_keys]
+            assert client.exists(ours.prefix + "plain.channel") == 1
+            assert keys == [ours.prefix + theirs.non_local_name(local), ours.prefix + "plain.channel"]
+            assert ours.deserialize(messages[keys[0]])["__asgi_channel__"] == [local]
+            assert capacities == dict.fromkeys(keys, theirs.get_capacity(local))
+        finally:
+            client.close()
+            await theirs.flush()
+
+    _run(check())
