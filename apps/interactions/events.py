@@ -330,9 +330,11 @@ def _agent_groups(interaction: Interaction) -> list[str]:
     """The group of the agent the interaction is with, if any."""
     if interaction.agent_id is None:
         return []
-    loaded = interaction._state.fields_cache.get("agent")  # the caller's agent row, when it has it
-    if isinstance(loaded, AgentProfile) and loaded.pk == interaction.agent_id:
-        return [agent_group(loaded.user_id)]
+    # The caller's agent row, when it has it (the related descriptor's public cache check: no query).
+    if Interaction.agent.is_cached(interaction):
+        loaded = interaction.agent
+        if loaded is not None and loaded.pk == interaction.agent_id:
+            return [agent_group(loaded.user_id)]
     user_id = AgentProfile.objects.filter(pk=interaction.agent_id).values_list("user_id", flat=True).first()
     return [] if user_id is None else [agent_group(user_id)]
 
