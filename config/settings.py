@@ -120,7 +120,7 @@ def _database_from_url(url: str) -> dict:
     # Persistent connections: daphne and Celery processes reuse one connection per thread.
     config["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     config["CONN_HEALTH_CHECKS"] = True
-    # Prepared statements for routing's hot SQL only (apps.interactions.acd._hot_cursor: its
+    # Prepared statements for routing's hot SQL only (apps.interactions.acd.sql.hot_cursor: its
     # cursors bind on the server; Django's bind on the client and never prepare): psycopg
     # prepares a statement after it has run this many times. "none" turns them off, e.g.
     # behind a pooler in transaction mode that cannot keep them.

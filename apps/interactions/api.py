@@ -280,7 +280,7 @@ class InteractionViewSet(
         return self._act(
             request,
             pk,
-            lambda *, actor, interaction_id: services.interaction_abandon(interaction_id=interaction_id),
+            services.interaction_abandon,
         )
 
     def _fresh(self, interaction_id: int) -> Response:

@@ -491,12 +491,14 @@ class Interaction(models.Model):
             models.Index(
                 fields=["queue", "-priority", "queued_at", "id"],
                 name="interaction_waiting_idx",
-                condition=Q(status="queued"),
+                condition=Q(status=InteractionStatus.QUEUED),
             ),
             models.Index(fields=["agent", "status"], name="interaction_agent_idx"),
             models.Index(fields=["customer", "-created_at"], name="interaction_customer_idx"),
             models.Index(
-                fields=["offer_expires_at"], name="interaction_offer_idx", condition=Q(status="offered")
+                fields=["offer_expires_at"],
+                name="interaction_offer_idx",
+                condition=Q(status=InteractionStatus.OFFERED),
             ),
         ]
 

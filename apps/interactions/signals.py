@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from apps.core.actors import SystemActor
 from apps.interactions.models import AgentProfile, Presence
+
+SIGN_OUT = SystemActor("sign-out")
 
 
 def agent_offline_on_logout(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
@@ -22,4 +25,4 @@ def agent_offline_on_logout(sender: Any, request: Any, user: Any, **kwargs: Any)
         .first()
     )
     if agent_id is not None:
-        agent_set_presence(actor=None, agent_id=agent_id, presence=Presence.OFFLINE)
+        agent_set_presence(actor=SIGN_OUT, agent_id=agent_id, presence=Presence.OFFLINE)

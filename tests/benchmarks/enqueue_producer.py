@@ -24,6 +24,7 @@ def main() -> None:
     django.setup()
     from django.conf import settings
 
+    from apps.core.actors import SYSTEM
     from apps.interactions import events, services
     from apps.interactions.models import Queue
 
@@ -34,7 +35,7 @@ def main() -> None:
         if not line.strip():
             break
         start = time.perf_counter()
-        pk = services.interaction_enqueue(queue=queue, channel="chat").pk
+        pk = services.interaction_enqueue(actor=SYSTEM, queue=queue, channel="chat").pk
         seconds = time.perf_counter() - start
         print(json.dumps({"pk": pk, "seconds": seconds, "called_at": start}), flush=True)
     events.flush()

@@ -41,6 +41,7 @@ from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
 from apps.accounts.models import User
+from apps.core.actors import SYSTEM
 from apps.interactions import events, services
 from apps.interactions.models import (
     AgentCapacity,
@@ -73,7 +74,7 @@ def _setup() -> Queue:
         agent = services.agent_profile_for(user=user)
         AgentCapacity.objects.filter(agent=agent, channel="chat").update(capacity=CAPACITY)
         agent.queues.set([queue])
-        services.agent_set_presence(actor=None, agent_id=agent.pk, presence=Presence.AVAILABLE)
+        services.agent_set_presence(actor=SYSTEM, agent_id=agent.pk, presence=Presence.AVAILABLE)
     return queue
 
 
@@ -92,7 +93,7 @@ def _project_worker(index: int, count: int, queue_id: int, barrier: Any, results
         barrier.wait(timeout=60)
         start, cpu = time.monotonic(), time.process_time()
         for _ in range(count):
-            services.interaction_enqueue(queue=queue, channel="chat")
+            services.interaction_enqueue(actor=SYSTEM, queue=queue, channel="chat")
         assert events.flush(timeout=60), "events still unsent"
         results.put((index, start, time.monotonic(), time.process_time() - cpu, None))
     except BaseException as exc:
@@ -152,7 +153,9 @@ def project_run(queue: Queue, processes: int) -> _Run:
 def queries_per_routed_interaction(queue: Queue) -> dict[str, int]:
     """Queries of one enqueue and of its look (which runs when the enqueue commits)."""
     _reset()
-    services.interaction_enqueue(queue=queue, channel="chat")  # warm caches (content types, etc.)
+    services.interaction_enqueue(
+        actor=SYSTEM, queue=queue, channel="chat"
+    )  # warm caches (content types, etc.)
     from apps.interactions import acd
 
     looks: list[int] = []
@@ -167,7 +170,7 @@ def queries_per_routed_interaction(queue: Queue) -> dict[str, int]:
     acd.interaction_look = counted  # type: ignore[assignment]
     try:
         with CaptureQueriesContext(connection) as everything:
-            services.interaction_enqueue(queue=queue, channel="chat")
+            services.interaction_enqueue(actor=SYSTEM, queue=queue, channel="chat")
     finally:
         acd.interaction_look = original  # type: ignore[assignment]
     total = len(everything.captured_queries)

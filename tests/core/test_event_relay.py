@@ -268,10 +268,11 @@ print(client.cookies["sessionid"].value)
 PUBLISH_SCRIPT = """
 import django
 django.setup()
+from apps.core.actors import SYSTEM
 from apps.interactions import services
 from apps.interactions.models import Queue
 queue, _ = Queue.objects.get_or_create(name="Relay test", defaults={"channels": ["chat"]})
-print(services.interaction_enqueue(queue=queue, channel="chat").pk)
+print(services.interaction_enqueue(actor=SYSTEM, queue=queue, channel="chat").pk)
 """
 
 

@@ -71,7 +71,7 @@ def test_database_and_redis_urls_switch_to_postgres_and_redis(tmp_path: Path) ->
 
     assert result["engine"] == "django.db.backends.postgresql"
     assert result["conn_max_age"] == 60
-    assert result["options"] == {"prepare_threshold": 5}  # routing's own SQL only (acd._hot_cursor)
+    assert result["options"] == {"prepare_threshold": 5}  # routing's own SQL only (acd.sql.hot_cursor)
     assert result["layer"] == "apps.core.redis_layer.RedisChannelLayer"
     assert result["cache"] == "django.core.cache.backends.redis.RedisCache"
     assert result["broker"] == "redis://cache:6379/1"

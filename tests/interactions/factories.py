@@ -5,6 +5,7 @@ from typing import Any
 from apps.accounts.models import User
 from apps.accounts.roles import Role
 from apps.accounts.services import user_create
+from apps.core.actors import SYSTEM
 from apps.interactions import services
 from apps.interactions.models import AgentCapacity, AgentProfile, AgentSkill, Presence, Queue, Skill
 
@@ -35,6 +36,6 @@ def make_agent(
     for skill, level in (skills or {}).items():
         AgentSkill.objects.create(agent=agent, skill=skill, level=level)
     if available:
-        services.agent_set_presence(actor=None, agent_id=agent.pk, presence=Presence.AVAILABLE)
+        services.agent_set_presence(actor=SYSTEM, agent_id=agent.pk, presence=Presence.AVAILABLE)
     agent.refresh_from_db()
     return agent

@@ -11,6 +11,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from apps.core.actors import SYSTEM
 from apps.interactions.models import (
     AgentState,
     Disposition,
@@ -181,10 +182,10 @@ def test_an_inbound_message_redelivered_is_stored_once(make_user: Any) -> None:
     from apps.interactions import services
 
     queue = make_queue(channels=["chat"])
-    interaction = services.interaction_enqueue(queue=queue, channel="chat")
+    interaction = services.interaction_enqueue(actor=SYSTEM, queue=queue, channel="chat")
     for _ in range(2):
         services.message_add(
-            actor=None,
+            actor=SYSTEM,
             interaction_id=interaction.pk,
             body="Hi",
             direction="inbound",

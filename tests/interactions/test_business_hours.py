@@ -10,6 +10,7 @@ from unittest import mock
 import pytest
 from django.core.exceptions import ValidationError
 
+from apps.core.actors import SYSTEM
 from apps.interactions import selectors, services
 from apps.interactions.models import Interaction, InteractionStatus, Queue
 from tests.interactions.factories import make_agent, make_queue
@@ -150,7 +151,7 @@ def test_a_call_to_a_closed_queue_is_missed_at_once_and_counts_in_no_wait(saturd
     queue = make_queue(time_zone="Europe/Paris", business_hours=WEEKDAYS_9_TO_5)
     agent = make_agent(queue)  # even an available agent gets no offer
 
-    call = services.interaction_enqueue(queue=queue, channel="voice", contact="+14155550134")
+    call = services.interaction_enqueue(actor=SYSTEM, queue=queue, channel="voice", contact="+14155550134")
 
     call.refresh_from_db()
     agent.refresh_from_db()
@@ -177,7 +178,7 @@ def test_a_call_to_a_closed_queue_is_missed_at_once_and_counts_in_no_wait(saturd
 def test_an_email_still_queues_after_hours(saturday: object) -> None:
     queue = make_queue(business_hours=WEEKDAYS_9_TO_5)
 
-    email = services.interaction_enqueue(queue=queue, channel="email")
+    email = services.interaction_enqueue(actor=SYSTEM, queue=queue, channel="email")
 
     assert (email.status, email.queue_id, email.queued_at) == ("queued", queue.pk, SATURDAY_NOON)
 
@@ -189,7 +190,7 @@ def test_an_after_hours_queue_takes_the_arrival_and_routes_it(saturday: object) 
     queue = make_queue(business_hours=WEEKDAYS_9_TO_5, after_hours_queue=weekend)
     on_call = make_agent(weekend)
 
-    call = services.interaction_enqueue(queue=queue, channel="voice")
+    call = services.interaction_enqueue(actor=SYSTEM, queue=queue, channel="voice")
 
     call.refresh_from_db()
     assert (call.status, call.queue_id, call.agent_id) == ("offered", weekend.pk, on_call.pk)
@@ -198,8 +199,8 @@ def test_an_after_hours_queue_takes_the_arrival_and_routes_it(saturday: object) 
     # An after-hours queue that is closed too (or does not serve the channel) takes nothing.
     queue.after_hours_queue = chat_only_closed
     queue.save(update_fields=["after_hours_queue"])
-    missed_chat = services.interaction_enqueue(queue=queue, channel="chat")
-    missed_call = services.interaction_enqueue(queue=queue, channel="voice")
+    missed_chat = services.interaction_enqueue(actor=SYSTEM, queue=queue, channel="chat")
+    missed_call = services.interaction_enqueue(actor=SYSTEM, queue=queue, channel="voice")
     assert (missed_chat.status, missed_chat.queue_id) == ("missed", queue.pk)
     assert (missed_call.status, missed_call.queue_id) == ("missed", queue.pk)
 
@@ -211,6 +212,6 @@ def test_after_hours_queues_pointing_at_each_other_end_in_missed(saturday: objec
     first.after_hours_queue = second
     first.save(update_fields=["after_hours_queue"])
 
-    call = services.interaction_enqueue(queue=first, channel="voice")
+    call = services.interaction_enqueue(actor=SYSTEM, queue=first, channel="voice")
 
     assert (call.status, Interaction.objects.count()) == ("missed", 1)

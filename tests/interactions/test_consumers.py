@@ -14,6 +14,7 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from apps.accounts.models import User
+from apps.core.actors import SYSTEM
 from apps.interactions import events, services
 from apps.interactions.consumers import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
 from apps.interactions.models import AgentProfile, Presence
@@ -102,7 +103,9 @@ def test_an_offer_reaches_its_agent_and_the_wallboard_and_nobody_else(make_user:
         assert ok1 and ok2 and ok3
         from channels.db import database_sync_to_async
 
-        interaction = await database_sync_to_async(services.interaction_enqueue)(queue=queue, channel="chat")
+        interaction = await database_sync_to_async(services.interaction_enqueue)(
+            actor=SYSTEM, queue=queue, channel="chat"
+        )
         received = [await mine.receive_json_from(timeout=5) for _ in range(2)]
         on_board = [await board.receive_json_from(timeout=5) for _ in range(2)]
         nothing_for_other = await theirs.receive_nothing(timeout=0.3)

@@ -9,6 +9,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from apps.core.actors import SYSTEM
 from apps.customers.models import ContactPoint
 from apps.interactions import services
 from apps.interactions.exceptions import ChannelNotServed, DispositionRequired, InvalidTransition, QueueFull
@@ -47,7 +48,7 @@ def test_enqueue_offers_at_once_to_the_longest_idle_available_agent() -> None:
     make_agent(queue)
     make_agent(queue, available=False)
 
-    interaction = services.interaction_enqueue(queue=queue, channel="chat")
+    interaction = services.interaction_enqueue(actor=SYSTEM, queue=queue, channel="chat")
 
     assert _status(interaction) == (InteractionStatus.OFFERED, first.pk)
     assert _events(interaction) == [("queued", "", "queued"), ("offered", "queued", "offered")]
@@ -59,11 +60,11 @@ def test_enqueue_offers_at_once_to_the_longest_idle_available_agent() -> None:
 def test_nobody_free_leaves_it_queued_and_the_agent_who_frees_up_takes_the_best_waiting() -> None:
     queue = make_queue()
     agent = make_agent(queue, available=False)
-    old = services.interaction_enqueue(queue=queue, channel="voice")
-    urgent = services.interaction_enqueue(queue=queue, channel="voice", priority=5)
+    old = services.interaction_enqueue(actor=SYSTEM, queue=queue, channel="voice")
+    urgent = services.interaction_enqueue(actor=SYSTEM, queue=queue, channel="voice", priority=5)
     assert _status(old) == (InteractionStatus.QUEUED, None)
 
-    services.agent_set_presence(actor=None, agent_id=agent.pk, presence=Presence.AVAILABLE)
+    services.agent_set_presence(actor=SYSTEM, agent_id=agent.pk, presence=Presence.AVAILABLE)
 
     assert _status(urgent) == (InteractionStatus.OFFERED, agent.pk)
     assert _status(old) == (InteractionStatus.QUEUED, None)  # one voice slot
@@ -76,7 +77,7 @@ def test_skills_with_minimum_levels_decide_eligibility() -> None:
     make_agent(queue, skills={spanish: 1})
     fluent = make_agent(queue, skills={spanish: 3})
 
-    interaction = services.interaction_enqueue(queue=queue, channel="chat")
+    interaction = services.interaction_enqueue(actor=SYSTEM, queue=queue, channel="chat")
 
     assert _status(interaction) == (InteractionStatus.OFFERED, fluent.pk)
 
@@ -85,22 +86,22 @@ def test_capacity_per_channel_and_a_call_blocks_new_chats() -> None:
     queue = make_queue(auto_accept=True)
     agent = make_agent(queue, capacity={"chat": 2, "voice": 1})
 
-    chats = [services.interaction_enqueue(queue=queue, channel="chat") for _ in range(3)]
+    chats = [services.interaction_enqueue(actor=SYSTEM, queue=queue, channel="chat") for _ in range(3)]
     assert [_status(c)[0] for c in chats] == ["active", "active", "queued"]
 
-    call = services.interaction_enqueue(queue=queue, channel="voice")
+    call = services.interaction_enqueue(actor=SYSTEM, queue=queue, channel="voice")
     assert _status(call) == (InteractionStatus.ACTIVE, agent.pk)  # chats do not block a call
-    services.interaction_end(actor=None, interaction_id=chats[0].pk)
+    services.interaction_end(actor=SYSTEM, interaction_id=chats[0].pk)
     services.interaction_wrap_up(
-        actor=None,
+        actor=SYSTEM,
         interaction_id=chats[0].pk,
         disposition=Disposition.objects.create(code="ok", label="OK", category="resolved"),
     )
     assert _status(chats[2])[0] == InteractionStatus.QUEUED  # the call blocks new chats
 
-    services.interaction_end(actor=None, interaction_id=call.pk)
+    services.interaction_end(actor=SYSTEM, interaction_id=call.pk)
     services.interaction_wrap_up(
-        actor=None, interaction_id=call.pk, disposition=Disposition.objects.get(code="ok")
+        actor=SYSTEM, interaction_id=call.pk, disposition=Disposition.objects.get(code="ok")
     )
     assert _status(chats[2]) == (InteractionStatus.ACTIVE, agent.pk)
 
@@ -138,7 +139,7 @@ def test_each_strategy_picks_its_agent(strategy: str, expected: str) -> None:
         idle_since=now, last_offer_at=now - dt.timedelta(hours=1), total_load=1
     )
 
-    interaction = services.interaction_enqueue(queue=queue, channel="chat")
+    interaction = services.interaction_enqueue(actor=SYSTEM, queue=queue, channel="chat")
 
     assert _status(interaction)[1] == agents[expected].pk
 
@@ -147,11 +148,11 @@ def test_longest_idle_prefers_an_agent_holding_no_work_over_one_freed_long_ago_b
     queue = make_queue(channels=["chat"])
     busy = make_agent(queue, capacity={"chat": 3})
     free = make_agent(queue, capacity={"chat": 3})
-    first = services.interaction_enqueue(queue=queue, channel="chat")
+    first = services.interaction_enqueue(actor=SYSTEM, queue=queue, channel="chat")
     assert _status(first)[1] == busy.pk  # both free: the one idle longest
     AgentProfile.objects.filter(pk=busy.pk).update(idle_since=timezone.now() - dt.timedelta(hours=1))
 
-    second = services.interaction_enqueue(queue=queue, channel="chat")
+    second = services.interaction_enqueue(actor=SYSTEM, queue=queue, channel="chat")
 
     assert _status(second)[1] == free.pk
 
@@ -160,7 +161,7 @@ def test_reject_offers_to_the_next_agent_and_never_back_to_the_one_who_refused()
     queue = make_queue()
     first = make_agent(queue)
     second = make_agent(queue)
-    interaction = services.interaction_enqueue(queue=queue, channel="chat")
+    interaction = services.interaction_enqueue(actor=SYSTEM, queue=queue, channel="chat")
     assert _status(interaction)[1] == first.pk
 
     services.interaction_reject(actor=first.user, interaction_id=interaction.pk)
@@ -177,7 +178,7 @@ def test_an_agent_may_not_answer_another_agents_offer() -> None:
     queue = make_queue()
     first = make_agent(queue)
     other = make_agent(queue, available=False)
-    interaction = services.interaction_enqueue(queue=queue, channel="chat")
+    interaction = services.interaction_enqueue(actor=SYSTEM, queue=queue, channel="chat")
 
     from apps.core.exceptions import NotAllowed
 
@@ -190,7 +191,7 @@ def test_offer_timeout_redirects_and_turns_the_agent_not_ready() -> None:
     queue = make_queue(offer_timeout_seconds=20)
     first = make_agent(queue)
     second = make_agent(queue)
-    interaction = services.interaction_enqueue(queue=queue, channel="voice")
+    interaction = services.interaction_enqueue(actor=SYSTEM, queue=queue, channel="voice")
     version = Interaction.objects.get(pk=interaction.pk).version
 
     assert not services.interaction_offer_expire(interaction_id=interaction.pk, version=version)  # not due
@@ -219,7 +220,9 @@ def test_accept_end_and_wrap_up_with_a_dnc_disposition_marks_the_phone() -> None
     )
     queue = make_queue(wrap_up_seconds=30)
     agent = make_agent(queue)
-    interaction = services.interaction_enqueue(queue=queue, channel="voice", contact="(415) 555-0134")
+    interaction = services.interaction_enqueue(
+        actor=SYSTEM, queue=queue, channel="voice", contact="(415) 555-0134"
+    )
     assert interaction.customer == customer
 
     services.interaction_accept(actor=agent.user, interaction_id=interaction.pk)
@@ -263,9 +266,9 @@ def test_accept_end_and_wrap_up_with_a_dnc_disposition_marks_the_phone() -> None
 def test_abandon_while_offered_frees_the_agent() -> None:
     queue = make_queue()
     agent = make_agent(queue)
-    interaction = services.interaction_enqueue(queue=queue, channel="chat")
+    interaction = services.interaction_enqueue(actor=SYSTEM, queue=queue, channel="chat")
 
-    services.interaction_abandon(interaction_id=interaction.pk)
+    services.interaction_abandon(actor=SYSTEM, interaction_id=interaction.pk)
 
     interaction.refresh_from_db()
     assert interaction.status == InteractionStatus.ABANDONED and interaction.abandoned_at is not None
@@ -276,12 +279,12 @@ def test_abandon_while_offered_frees_the_agent() -> None:
 
 def test_queue_limits_and_channels_are_enforced_before_anything_is_written() -> None:
     queue = make_queue(channels=["chat"], max_size=1)
-    services.interaction_enqueue(queue=queue, channel="chat")
+    services.interaction_enqueue(actor=SYSTEM, queue=queue, channel="chat")
 
     with pytest.raises(QueueFull):
-        services.interaction_enqueue(queue=queue, channel="chat")
+        services.interaction_enqueue(actor=SYSTEM, queue=queue, channel="chat")
     with pytest.raises(ChannelNotServed):
-        services.interaction_enqueue(queue=queue, channel="voice")
+        services.interaction_enqueue(actor=SYSTEM, queue=queue, channel="voice")
     assert Interaction.objects.count() == 1
 
 
@@ -311,11 +314,11 @@ def test_an_expired_wrap_up_closes_only_where_no_disposition_is_required() -> No
     free = make_queue(name="Free", disposition_required=False, wrap_up_seconds=10, auto_accept=True)
     strict = make_queue(name="Strict", disposition_required=True, wrap_up_seconds=10, auto_accept=True)
     agent = make_agent(free, strict, capacity={"chat": 2})
-    loose_chat = services.interaction_enqueue(queue=free, channel="chat")
-    strict_chat = services.interaction_enqueue(queue=strict, channel="chat")
+    loose_chat = services.interaction_enqueue(actor=SYSTEM, queue=free, channel="chat")
+    strict_chat = services.interaction_enqueue(actor=SYSTEM, queue=strict, channel="chat")
     for chat in (loose_chat, strict_chat):
         services.interaction_end(actor=agent.user, interaction_id=chat.pk)
-    waiting = services.interaction_enqueue(queue=free, channel="chat")
+    waiting = services.interaction_enqueue(actor=SYSTEM, queue=free, channel="chat")
     assert _status(waiting) == (InteractionStatus.QUEUED, None)  # both slots held by wrap-ups
 
     assert services.wrap_ups_expire_due() == 0  # not yet due
@@ -332,9 +335,9 @@ def test_past_max_wait_an_interaction_overflows_and_is_offered_in_the_new_queue(
     backup = make_queue(name="Backup", channels=["chat"])
     main = make_queue(name="Main", channels=["chat"], max_wait_seconds=60, overflow_queue=backup)
     helper = make_agent(backup)
-    early = services.interaction_enqueue(queue=main, channel="chat")
+    early = services.interaction_enqueue(actor=SYSTEM, queue=main, channel="chat")
     Interaction.objects.filter(pk=early.pk).update(queued_at=timezone.now() - dt.timedelta(seconds=61))
-    fresh = services.interaction_enqueue(queue=main, channel="chat")
+    fresh = services.interaction_enqueue(actor=SYSTEM, queue=main, channel="chat")
 
     assert services.queues_overflow_due() == 1
 
@@ -351,8 +354,8 @@ def test_a_call_does_not_overflow_into_a_closed_queue_but_an_email_does() -> Non
         name="Night", channels=["voice", "email"], business_hours={another_day: [["09:00", "17:00"]]}
     )
     main = make_queue(name="Day", channels=["voice", "email"], max_wait_seconds=60, overflow_queue=closed)
-    call = services.interaction_enqueue(queue=main, channel="voice")
-    email = services.interaction_enqueue(queue=main, channel="email")
+    call = services.interaction_enqueue(actor=SYSTEM, queue=main, channel="voice")
+    email = services.interaction_enqueue(actor=SYSTEM, queue=main, channel="email")
     Interaction.objects.filter(pk__in=[call.pk, email.pk]).update(
         queued_at=timezone.now() - dt.timedelta(minutes=5)
     )

@@ -25,6 +25,7 @@ from django.db import connections
 from django.db.models import F
 
 from apps.accounts.models import User
+from apps.core.actors import SYSTEM
 from apps.core.exceptions import DomainError
 from apps.interactions import acd, services
 from apps.interactions.models import (
@@ -98,7 +99,7 @@ def _setup() -> None:
             AgentSkill.objects.create(agent=agent, skill=spanish, level=rnd.choice([1, 2, 3]))
         if rnd.random() < 0.5:
             AgentSkill.objects.create(agent=agent, skill=billing, level=1)
-        services.agent_set_presence(actor=None, agent_id=agent.pk, presence=Presence.AVAILABLE)
+        services.agent_set_presence(actor=SYSTEM, agent_id=agent.pk, presence=Presence.AVAILABLE)
 
 
 def _some(status: str, rnd: random.Random, limit: int = 20, share: int | None = None) -> list[int]:
@@ -121,26 +122,26 @@ def _act(rnd: random.Random, resolved: Disposition, share: int) -> None:
             for pk in _some(InteractionStatus.OFFERED, rnd, 5, share):
                 move = rnd.random()
                 if move < 0.75:
-                    services.interaction_accept(actor=None, interaction_id=pk)
+                    services.interaction_accept(actor=SYSTEM, interaction_id=pk)
                 elif move < 0.92:
-                    services.interaction_reject(actor=None, interaction_id=pk)
+                    services.interaction_reject(actor=SYSTEM, interaction_id=pk)
                 # else: left to time out
         elif roll < 0.50:
             for pk in _some(InteractionStatus.ACTIVE, rnd, 5, share):
-                services.interaction_end(actor=None, interaction_id=pk)
+                services.interaction_end(actor=SYSTEM, interaction_id=pk)
         elif roll < 0.72:
             for pk in _some(InteractionStatus.WRAP_UP, rnd, 5, share):
-                services.interaction_wrap_up(actor=None, interaction_id=pk, disposition=resolved)
+                services.interaction_wrap_up(actor=SYSTEM, interaction_id=pk, disposition=resolved)
         elif roll < 0.80:
             services.offers_expire_due()
         elif roll < 0.92:
             for agent_id in AgentProfile.objects.filter(presence=Presence.NOT_READY).values_list(
                 "pk", flat=True
             )[:3]:
-                services.agent_set_presence(actor=None, agent_id=agent_id, presence=Presence.AVAILABLE)
+                services.agent_set_presence(actor=SYSTEM, agent_id=agent_id, presence=Presence.AVAILABLE)
         else:
             for pk in _some(InteractionStatus.QUEUED, rnd, 1):
-                services.interaction_abandon(interaction_id=pk)
+                services.interaction_abandon(actor=SYSTEM, interaction_id=pk)
     except DomainError:
         pass  # another process acted on the same interaction first: a stale click
 
@@ -168,7 +169,10 @@ def _worker(index: int, barrier: Any, results: Any) -> None:
             if created < PER_PROCESS and rnd.random() < 0.5:
                 queue = rnd.choice(queues)
                 services.interaction_enqueue(
-                    queue=queue, channel=rnd.choice(queue.channels), priority=rnd.choice([0, 0, 0, 5])
+                    actor=SYSTEM,
+                    queue=queue,
+                    channel=rnd.choice(queue.channels),
+                    priority=rnd.choice([0, 0, 0, 5]),
                 )
                 created += 1
                 continue
@@ -259,7 +263,7 @@ def _burst_worker(index: int, barrier: Any, results: Any) -> None:
         barrier.wait(timeout=60)
         for _ in range(60):
             queue = rnd.choice(queues)
-            services.interaction_enqueue(queue=queue, channel=rnd.choice(queue.channels))
+            services.interaction_enqueue(actor=SYSTEM, queue=queue, channel=rnd.choice(queue.channels))
             roll = rnd.random()
             try:
                 if roll < 0.3:
@@ -267,22 +271,22 @@ def _burst_worker(index: int, barrier: Any, results: Any) -> None:
                         "pk", flat=True
                     )[:2]:
                         services.agent_set_presence(
-                            actor=None, agent_id=agent_id, presence=Presence.AVAILABLE
+                            actor=SYSTEM, agent_id=agent_id, presence=Presence.AVAILABLE
                         )
                 elif roll < 0.5:
                     for pk in _some(InteractionStatus.OFFERED, rnd, 1):
-                        services.interaction_reject(actor=None, interaction_id=pk)
+                        services.interaction_reject(actor=SYSTEM, interaction_id=pk)
                 elif roll < 0.7:
                     for pk in _some(InteractionStatus.OFFERED, rnd, 2):
-                        services.interaction_accept(actor=None, interaction_id=pk)
+                        services.interaction_accept(actor=SYSTEM, interaction_id=pk)
                 elif roll < 0.8:
                     for pk in _some(InteractionStatus.WRAP_UP, rnd, 2) + _some(
                         InteractionStatus.ACTIVE, rnd, 2
                     ):
                         if Interaction.objects.filter(pk=pk, status=InteractionStatus.ACTIVE).exists():
-                            services.interaction_end(actor=None, interaction_id=pk)
+                            services.interaction_end(actor=SYSTEM, interaction_id=pk)
                         services.interaction_wrap_up(
-                            actor=None, interaction_id=pk, disposition=Disposition.objects.first()
+                            actor=SYSTEM, interaction_id=pk, disposition=Disposition.objects.first()
                         )
             except DomainError:
                 pass
@@ -324,7 +328,7 @@ def test_four_processes_route_2000_interactions_to_50_agents_exactly(transaction
     on_break = NotReadyReason.objects.get(code="break")
     for agent_id in AgentProfile.objects.values_list("pk", flat=True):
         services.agent_set_presence(
-            actor=None, agent_id=agent_id, presence=Presence.NOT_READY, reason=on_break
+            actor=SYSTEM, agent_id=agent_id, presence=Presence.NOT_READY, reason=on_break
         )
     _run(_burst_worker, PROCESSES)
     _check_chains()

@@ -13,7 +13,9 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from apps.interactions import acd, services
+from apps.core.actors import SYSTEM
+from apps.interactions import acd, events, services
+from apps.interactions.acd import fast_path
 from apps.interactions.models import (
     AgentCapacity,
     AgentProfile,
@@ -182,7 +184,7 @@ def test_the_claim_takes_the_querysets_first_agent_and_counts_exactly_one_slot(s
 def test_offer_new_in_one_statement_writes_what_the_generic_path_writes(
     holding: str, auto_accept: bool, channel: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """offer_new on PostgreSQL (acd._claim_and_insert: claim, state and INSERTs in one
+    """offer_new on PostgreSQL (acd.fast_path.claim_and_insert: claim, state and INSERTs in one
     statement) against the generic path every other database runs (claim, save, bulk_create,
     agent_refresh_state), on two identical scenes: the interaction, its events, the agent's
     counters, loads, state, version and state history, and the agent events published, come
@@ -191,7 +193,7 @@ def test_offer_new_in_one_statement_writes_what_the_generic_path_writes(
     now = timezone.now()
     published: list[tuple[str, int, int]] = []
     monkeypatch.setattr(
-        acd.events, "agent_changed", lambda agent: published.append((agent.state, agent.version, agent.pk))
+        events, "agent_changed", lambda agent: published.append((agent.state, agent.version, agent.pk))
     )
 
     def scene(name: str) -> tuple[Queue, AgentProfile]:
@@ -200,7 +202,7 @@ def test_offer_new_in_one_statement_writes_what_the_generic_path_writes(
         if holding:
             held = make_queue(name=f"{name} held", channels=["chat"], auto_accept=holding == "active")
             agent.queues.add(held)
-            interaction = services.interaction_enqueue(queue=held, channel="chat")
+            interaction = services.interaction_enqueue(actor=SYSTEM, queue=held, channel="chat")
             assert interaction.status == holding and interaction.agent_id == agent.pk
             agent.refresh_from_db()
         return queue, agent
@@ -209,7 +211,7 @@ def test_offer_new_in_one_statement_writes_what_the_generic_path_writes(
         published.clear()
         with monkeypatch.context() as patch, transaction.atomic():
             if generic:
-                patch.setattr(acd, "_raw_sql_enabled", lambda: False)
+                patch.setattr(acd.sql, "raw_sql_enabled", lambda: False)
             interaction = Interaction(
                 queue=queue,
                 channel=channel,
@@ -220,8 +222,7 @@ def test_offer_new_in_one_statement_writes_what_the_generic_path_writes(
                 queued_at=now,
             )
             opening = acd.event_build(interaction, kind="queued", from_status="", at=now)
-            offered = acd.offer_new(interaction, queue, opening)
-            return interaction if offered else None
+            return acd.offer_new(interaction, queue, opening)
 
     def written(
         queue: Queue, agent: AgentProfile, interaction: Interaction, agent_events: list[tuple[str, int, int]]
@@ -306,7 +307,7 @@ def test_offer_new_in_one_statement_writes_what_the_generic_path_writes(
 
 
 def test_db_values_match_the_fields_own_conversions(monkeypatch: pytest.MonkeyPatch) -> None:
-    """acd._db_values (the one statement's parameters) gives what get_db_prep_save gives, for
+    """acd.fast_path._db_values (the one statement's parameters) gives what get_db_prep_save gives, for
     an interaction and events with every column set (plain values, and values of other types
     that need the field's conversion), and for one left at its defaults. PostgreSQL only, as
     the one statement is (other backends adapt datetimes to text, and never take this path)."""
@@ -335,16 +336,34 @@ def test_db_values_match_the_fields_own_conversions(monkeypatch: pytest.MonkeyPa
     )
     event = acd.event_build(full, kind="offered", from_status="queued", at=now, data={"auto": True})
     bare = Interaction(queue=queue, channel="chat", status=InteractionStatus.QUEUED, queued_at=now)
-    fields, event_fields = acd._insert_fields()
+    fields, event_fields = fast_path._insert_fields()
     monkeypatch.setattr(timezone, "now", lambda: now)  # created_at's pre_save, the same both times
     with pytest.warns(RuntimeWarning):
         expected = [f.get_db_prep_save(f.pre_save(full, True), db) for f in fields]
     with pytest.warns(RuntimeWarning):
-        got = acd._db_values(full, fields, db)
+        got = fast_path._db_values(full, fields, db)
     assert [type(v) for v in got] == [type(v) for v in expected]
     assert [getattr(v, "obj", v) for v in got] == [getattr(v, "obj", v) for v in expected]
     for instance, columns in ((bare, fields), (event, event_fields)):
         expected = [f.get_db_prep_save(f.pre_save(instance, True), db) for f in columns]
-        got = acd._db_values(instance, columns, db)
+        got = fast_path._db_values(instance, columns, db)
         assert [type(v) for v in got] == [type(v) for v in expected]
         assert [getattr(v, "obj", v) for v in got] == [getattr(v, "obj", v) for v in expected]
+
+
+def test_the_routing_cursor_binds_on_the_server_and_raises_django_errors(postgres: None) -> None:
+    """acd.sql.hot_cursor is built from public parts (psycopg's Cursor, the connection's
+    make_cursor): its statements bind on the server (so psycopg can prepare them) and a failing
+    statement raises Django's error class, which the atomic blocks around routing roll back."""
+    import psycopg
+    from django.db import DataError
+
+    from apps.interactions.acd import sql
+
+    with transaction.atomic():
+        with sql.hot_cursor() as cursor:
+            assert type(cursor.cursor) is psycopg.Cursor  # not Django's client-binding cursor
+            cursor.execute("SELECT %s::int + 1", [41])
+            assert cursor.fetchone() == (42,)
+        with pytest.raises(DataError), transaction.atomic(), sql.hot_cursor() as cursor:
+            cursor.execute("SELECT 1 / %s::int", [0])

@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
+from apps.core.actors import SYSTEM
 from apps.interactions import services
 from apps.interactions.models import Interaction, InteractionStatus
 from tests.interactions.factories import make_agent, make_queue
@@ -35,7 +36,7 @@ def test_an_offer_sends_no_broker_message_and_the_tick_expires_it_once_due() -> 
     first = make_agent(queue)
     second = make_agent(queue)
     with mock.patch("celery.app.task.Task.apply_async") as apply_async:
-        interaction = services.interaction_enqueue(queue=queue, channel="chat")
+        interaction = services.interaction_enqueue(actor=SYSTEM, queue=queue, channel="chat")
     apply_async.assert_not_called()
     interaction.refresh_from_db()
     assert (interaction.status, interaction.agent_id) == (InteractionStatus.OFFERED, first.pk)

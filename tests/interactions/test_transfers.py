@@ -13,6 +13,7 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
+from apps.core.actors import SYSTEM
 from apps.core.exceptions import DomainError, NotAllowed
 from apps.interactions import services
 from apps.interactions.exceptions import (
@@ -46,7 +47,7 @@ def _kinds(interaction: Interaction) -> list[str]:
 
 
 def _active(queue: Any, agent: AgentProfile, channel: str = "chat") -> Interaction:
-    interaction = services.interaction_enqueue(queue=queue, channel=channel)
+    interaction = services.interaction_enqueue(actor=SYSTEM, queue=queue, channel=channel)
     interaction.refresh_from_db()
     assert interaction.agent_id == agent.pk
     return services.interaction_accept(actor=agent.user, interaction_id=interaction.pk)
@@ -68,7 +69,7 @@ def test_an_agent_transfers_to_a_queue_keeping_the_arrival_and_takes_waiting_wor
     sales, billing = make_queue(channels=["chat"]), make_queue(channels=["chat"])
     first = make_agent(sales, capacity={"chat": 1})
     interaction = _active(sales, first)
-    waiting = services.interaction_enqueue(queue=sales, channel="chat")
+    waiting = services.interaction_enqueue(actor=SYSTEM, queue=sales, channel="chat")
     assert waiting.status == InteractionStatus.QUEUED  # the only agent's one chat slot is taken
     arrived = interaction.queued_at
     answered = interaction.accepted_at
@@ -160,7 +161,7 @@ def test_an_unanswered_direct_transfer_times_out_like_any_offer() -> None:
     colleague = make_agent()
     interaction = _active(sales, first)
     services.interaction_transfer(actor=first.user, interaction_id=interaction.pk, to_agent_id=colleague.pk)
-    services.agent_set_presence(actor=None, agent_id=first.pk, presence=Presence.OFFLINE)
+    services.agent_set_presence(actor=SYSTEM, agent_id=first.pk, presence=Presence.OFFLINE)
     Interaction.objects.filter(pk=interaction.pk).update(
         offer_expires_at=timezone.now() - dt.timedelta(seconds=1)
     )
@@ -185,9 +186,9 @@ def test_a_transfer_to_an_unavailable_or_busy_agent_is_refused_and_nothing_chang
     full = make_agent(available=True, capacity={"chat": 1})
     queue_of_on_call = make_queue(channels=["voice"])
     on_call.queues.set([queue_of_on_call])
-    services.interaction_enqueue(queue=queue_of_on_call, channel="voice")
+    services.interaction_enqueue(actor=SYSTEM, queue=queue_of_on_call, channel="voice")
     full.queues.set([make_queue(channels=["chat"])])
-    services.interaction_enqueue(queue=full.queues.get(), channel="chat")
+    services.interaction_enqueue(actor=SYSTEM, queue=full.queues.get(), channel="chat")
     interaction = _active(sales, first)
     before = _snapshot(interaction, first, away, on_call, full)
 
@@ -204,7 +205,7 @@ def test_who_may_transfer_what() -> None:
     sales, other = make_queue(channels=["chat"]), make_queue(channels=["chat"])
     first = make_agent(sales)
     colleague = make_agent(sales, available=False)
-    interaction = services.interaction_enqueue(queue=sales, channel="chat")  # offered to first
+    interaction = services.interaction_enqueue(actor=SYSTEM, queue=sales, channel="chat")  # offered to first
     before = _snapshot(interaction, first)
 
     with pytest.raises(InvalidTransition, match="is offered, not active"):
@@ -217,12 +218,12 @@ def test_who_may_transfer_what() -> None:
         services.interaction_transfer(actor=first.user, interaction_id=interaction.pk)
     with pytest.raises(InvalidTarget, match="exactly one"):
         services.interaction_transfer(
-            actor=None, interaction_id=interaction.pk, to_queue_id=other.pk, to_agent_id=colleague.pk
+            actor=SYSTEM, interaction_id=interaction.pk, to_queue_id=other.pk, to_agent_id=colleague.pk
         )
     with pytest.raises(InvalidTarget, match="does not exist"):
-        services.interaction_transfer(actor=None, interaction_id=interaction.pk, to_queue_id=99999)
+        services.interaction_transfer(actor=SYSTEM, interaction_id=interaction.pk, to_queue_id=99999)
     with pytest.raises(InvalidTarget, match="already with this agent"):
-        services.interaction_transfer(actor=None, interaction_id=interaction.pk, to_agent_id=first.pk)
+        services.interaction_transfer(actor=SYSTEM, interaction_id=interaction.pk, to_agent_id=first.pk)
     assert _snapshot(interaction, first) == before
 
 
@@ -232,7 +233,7 @@ def test_a_supervisor_reassigns_an_offered_interaction_and_the_first_agent_may_g
     sales = make_queue(channels=["chat"])
     first = make_agent(sales)
     second = make_agent(available=True)
-    interaction = services.interaction_enqueue(queue=sales, channel="chat")
+    interaction = services.interaction_enqueue(actor=SYSTEM, queue=sales, channel="chat")
     supervisor = make_user("Supervisor")
 
     services.interaction_transfer(actor=supervisor, interaction_id=interaction.pk, to_agent_id=second.pk)
@@ -255,7 +256,7 @@ def test_a_supervisor_reassigns_an_offered_interaction_and_the_first_agent_may_g
 
 def test_a_supervisor_moves_a_waiting_interaction_to_another_queue(make_user: Callable[..., Any]) -> None:
     sales, billing = make_queue(channels=["email"]), make_queue(channels=["email"])
-    interaction = services.interaction_enqueue(queue=sales, channel="email")
+    interaction = services.interaction_enqueue(actor=SYSTEM, queue=sales, channel="email")
     supervisor = make_user("Supervisor")
 
     services.interaction_transfer(actor=supervisor, interaction_id=interaction.pk, to_queue_id=billing.pk)
@@ -289,7 +290,7 @@ def test_a_call_cannot_go_to_a_closed_queue_but_an_email_can(make_user: Callable
 
     services.interaction_end(actor=first.user, interaction_id=call.pk)
     services.interaction_wrap_up(actor=first.user, interaction_id=call.pk, disposition=None)
-    email = services.interaction_enqueue(queue=sales, channel="email")
+    email = services.interaction_enqueue(actor=SYSTEM, queue=sales, channel="email")
     services.interaction_accept(actor=first.user, interaction_id=email.pk)
     services.interaction_transfer(actor=first.user, interaction_id=email.pk, to_queue_id=closed.pk)
     email.refresh_from_db()
@@ -300,7 +301,7 @@ def test_a_full_target_queue_refuses_the_transfer() -> None:
     sales = make_queue(channels=["chat"])
     small = make_queue(channels=["chat"], max_size=1)
     first = make_agent(sales)
-    services.interaction_enqueue(queue=small, channel="chat")
+    services.interaction_enqueue(actor=SYSTEM, queue=small, channel="chat")
     interaction = _active(sales, first)
 
     with pytest.raises(DomainError, match="full"):
@@ -422,7 +423,7 @@ def test_a_reassign_racing_the_accept_leaves_one_holder_and_crossing_transfers_d
     second = make_agent(capacity={"chat": 3})
     supervisor = make_user("Supervisor")
     for _ in range(10):
-        offered = services.interaction_enqueue(queue=sales, channel="chat")
+        offered = services.interaction_enqueue(actor=SYSTEM, queue=sales, channel="chat")
         offered.refresh_from_db()
         assert offered.agent_id == first.pk
 
@@ -447,7 +448,7 @@ def test_a_reassign_racing_the_accept_leaves_one_holder_and_crossing_transfers_d
     # two agents in the same order, so both land.
     for _ in range(10):
         mine = _active(sales, first)
-        services.interaction_transfer(actor=None, interaction_id=mine.pk, to_agent_id=second.pk)
+        services.interaction_transfer(actor=SYSTEM, interaction_id=mine.pk, to_agent_id=second.pk)
         services.interaction_accept(actor=second.user, interaction_id=mine.pk)
         theirs = _active(sales, first)
 

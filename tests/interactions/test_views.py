@@ -12,6 +12,7 @@ import pytest
 from django.test import Client
 
 from apps.accounts.models import User
+from apps.core.actors import SYSTEM
 from apps.customers.models import Customer
 from apps.customers.services.customers import ContactInput, contact_point_set_consent, customer_create
 from apps.interactions import services
@@ -49,7 +50,7 @@ def _customer(name: str = "Ada") -> Customer:
 
 
 def _offered(queue: Queue, agent: AgentProfile, channel: str = "chat", **fields: Any) -> Interaction:
-    interaction = services.interaction_enqueue(queue=queue, channel=channel, **fields)
+    interaction = services.interaction_enqueue(actor=SYSTEM, queue=queue, channel=channel, **fields)
     interaction.refresh_from_db()
     assert (interaction.status, interaction.agent_id) == (InteractionStatus.OFFERED, agent.pk)
     return interaction
@@ -176,9 +177,9 @@ def test_screen_pop_shows_the_customer_contact_points_and_the_timeline_with_inte
         source="test",
     )
     earlier = services.interaction_enqueue(
-        queue=queue, channel="chat", customer=customer, subject="Earlier chat"
+        actor=SYSTEM, queue=queue, channel="chat", customer=customer, subject="Earlier chat"
     )
-    services.interaction_abandon(interaction_id=earlier.pk)
+    services.interaction_abandon(actor=SYSTEM, interaction_id=earlier.pk)
     interaction = _offered(queue, agent, channel="voice", customer=customer)
 
     panel = _client(agent.user).get(f"/desk/interactions/{interaction.pk}/").content.decode()
@@ -240,7 +241,7 @@ def test_desk_fragments_keep_a_fixed_number_of_queries(django_assert_max_num_que
     agent = make_agent(queue, capacity={"chat": 5, "email": 5})
     for n in range(6):
         services.interaction_enqueue(
-            queue=queue, channel="chat" if n % 2 else "email", customer=_customer(f"C{n}")
+            actor=SYSTEM, queue=queue, channel="chat" if n % 2 else "email", customer=_customer(f"C{n}")
         )
     assert Interaction.objects.filter(agent=agent).count() == 6
     client = _client(agent.user)
@@ -277,7 +278,7 @@ def test_wallboard_shows_queues_agents_and_who_is_waiting(make_user: Callable[..
     make_queue("Sales", channels=["voice"])
     agent = make_agent(support, capacity={"chat": 1})
     _offered(support, agent, customer=_customer("Grace"))
-    services.interaction_enqueue(queue=support, channel="chat", customer=_customer("Linus"))
+    services.interaction_enqueue(actor=SYSTEM, queue=support, channel="chat", customer=_customer("Linus"))
 
     page = _client(make_user("Supervisor")).get("/wallboard/").content.decode()
 
@@ -294,12 +295,14 @@ def test_wallboard_board_keeps_a_fixed_number_of_queries(
     queues = [make_queue(channels=["chat"]) for _ in range(2)]
     for queue in queues:
         make_agent(queue, capacity={"chat": 1})
-    services.interaction_enqueue(queue=queues[0], channel="chat", customer=_customer())  # one on an agent
+    services.interaction_enqueue(
+        actor=SYSTEM, queue=queues[0], channel="chat", customer=_customer()
+    )  # one on an agent
     with django_assert_max_num_queries(14) as few:
         supervisor.get("/wallboard/board/")
     for queue in queues * 3:
         make_agent(queue, capacity={"chat": 1})
-        services.interaction_enqueue(queue=queue, channel="chat", customer=_customer())
+        services.interaction_enqueue(actor=SYSTEM, queue=queue, channel="chat", customer=_customer())
     make_queue(channels=["chat"])
 
     with django_assert_max_num_queries(len(few.captured_queries)):
@@ -329,7 +332,9 @@ def test_supervisor_sets_an_agents_state_from_the_wallboard_and_agents_cannot(
 def test_customer_page_timeline_lists_interactions(make_user: Callable[..., User]) -> None:
     queue = make_queue("Billing", channels=["email"])
     customer = _customer()
-    services.interaction_enqueue(queue=queue, channel="email", customer=customer, subject="Invoice copy")
+    services.interaction_enqueue(
+        actor=SYSTEM, queue=queue, channel="email", customer=customer, subject="Invoice copy"
+    )
 
     page = _client(make_user("Agent")).get(f"/customers/{customer.pk}/").content.decode()
 
@@ -409,9 +414,9 @@ def test_supervisor_reassigns_a_waiting_interaction_to_an_available_agent(
     queue = make_queue(channels=["email"])
     busy = make_agent(queue, capacity={"email": 1})
     _offered(queue, busy, channel="email")
-    waiting = services.interaction_enqueue(queue=queue, channel="email", customer=_customer())
+    waiting = services.interaction_enqueue(actor=SYSTEM, queue=queue, channel="email", customer=_customer())
     free = make_agent(make_queue(channels=["email"]), capacity={"email": 1}, available=False)
-    services.agent_set_presence(actor=None, agent_id=free.pk, presence=Presence.AVAILABLE)
+    services.agent_set_presence(actor=SYSTEM, agent_id=free.pk, presence=Presence.AVAILABLE)
     waiting.refresh_from_db()
     assert waiting.status == InteractionStatus.QUEUED
 

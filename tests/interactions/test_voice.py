@@ -11,6 +11,7 @@ from unittest import mock
 
 import pytest
 
+from apps.core.actors import SYSTEM
 from apps.core.exceptions import NotAllowed
 from apps.interactions import services, voice
 from apps.interactions.exceptions import (
@@ -37,7 +38,7 @@ T0 = dt.datetime(2025, 6, 2, 14, 0, tzinfo=dt.UTC)
 
 
 def _call(agent: AgentProfile, queue: Any, channel: str = "voice") -> Interaction:
-    interaction = services.interaction_enqueue(queue=queue, channel=channel)
+    interaction = services.interaction_enqueue(actor=SYSTEM, queue=queue, channel=channel)
     interaction.refresh_from_db()
     assert interaction.agent_id == agent.pk
     return services.interaction_accept(actor=agent.user, interaction_id=interaction.pk)
@@ -190,7 +191,7 @@ def test_a_conferenced_colleague_is_busy_on_voice_until_they_leave_then_takes_a_
     assert (_voice_load(colleague), colleague.real_time_load, colleague.state) == (1, 1, AgentState.BUSY)
     # Routing offers a conferenced agent nothing: a new call waits.
     colleague.queues.set([queue])
-    waiting = services.interaction_enqueue(queue=queue, channel="voice")
+    waiting = services.interaction_enqueue(actor=SYSTEM, queue=queue, channel="voice")
     assert waiting.status == InteractionStatus.QUEUED
     with pytest.raises(InvalidTransition, match="already on the call"):
         services.interaction_conference_add(
@@ -218,7 +219,7 @@ def test_a_number_is_normalized_and_an_unavailable_colleague_is_refused() -> Non
     agent = make_agent(queue)
     away = make_agent(available=False)
     call = _call(agent, queue)
-    chat = services.interaction_enqueue(queue=queue, channel="chat")
+    chat = services.interaction_enqueue(actor=SYSTEM, queue=queue, channel="chat")
     call.refresh_from_db()
     version = call.version
 
@@ -229,7 +230,7 @@ def test_a_number_is_normalized_and_an_unavailable_colleague_is_refused() -> Non
     with pytest.raises(InvalidTarget, match="exactly one"):
         services.interaction_conference_add(actor=agent.user, interaction_id=call.pk)
     with pytest.raises(NotAVoiceInteraction):
-        services.interaction_conference_add(actor=None, interaction_id=chat.pk, to_number="+14155550134")
+        services.interaction_conference_add(actor=SYSTEM, interaction_id=chat.pk, to_number="+14155550134")
     call.refresh_from_db()
     assert (call.version, InteractionParticipant.objects.count(), _voice_load(away)) == (version, 0, 0)
 
@@ -274,7 +275,7 @@ def test_supervisors_listen_then_switch_to_whisper_and_barge_and_agents_may_not(
     colleague = make_agent(queue, available=False)
     supervisor = make_user("Supervisor")
     call = _call(agent, queue)
-    chat = services.interaction_enqueue(queue=queue, channel="chat")
+    chat = services.interaction_enqueue(actor=SYSTEM, queue=queue, channel="chat")
 
     listening = services.interaction_monitor(actor=supervisor, interaction_id=call.pk, mode="listen")
     with pytest.raises(InvalidTransition, match="already on the call"):
@@ -298,7 +299,7 @@ def test_supervisors_listen_then_switch_to_whisper_and_barge_and_agents_may_not(
     with pytest.raises(NotAllowed):
         services.interaction_monitor(actor=colleague.user, interaction_id=call.pk, mode="listen")
     with pytest.raises(NotAllowed):
-        services.interaction_monitor(actor=None, interaction_id=call.pk, mode="listen")
+        services.interaction_monitor(actor=SYSTEM, interaction_id=call.pk, mode="listen")
     with pytest.raises(UnknownAction):
         services.interaction_monitor(actor=supervisor, interaction_id=call.pk, mode="record")
     with pytest.raises(NotAVoiceInteraction):
@@ -343,8 +344,8 @@ def test_notes_are_set_by_the_agent_while_active_or_in_wrap_up(make_user: Callab
     assert after.notes == "Refund approved"
     with pytest.raises(NotAllowed):
         services.interaction_note_set(actor=colleague.user, interaction_id=chat.pk, notes="x")
-    queued = services.interaction_enqueue(queue=make_queue(channels=["chat"]), channel="chat")
+    queued = services.interaction_enqueue(actor=SYSTEM, queue=make_queue(channels=["chat"]), channel="chat")
     with pytest.raises(InvalidTransition):
-        services.interaction_note_set(actor=None, interaction_id=queued.pk, notes="x")
+        services.interaction_note_set(actor=SYSTEM, interaction_id=queued.pk, notes="x")
     chat.refresh_from_db()
     assert chat.notes == "Refund approved"

@@ -36,6 +36,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections
 
 from apps.accounts.models import User
+from apps.core.actors import SystemActor
 from apps.core.exceptions import DomainError
 from apps.customers.models import ContactPoint, ContactPointKind, Customer
 from apps.interactions import services
@@ -55,6 +56,8 @@ from apps.interactions.models import (
 
 logger = logging.getLogger(__name__)
 
+# The simulated customers' side (arrivals, their messages, hang-ups) acts as the system does.
+SIMULATOR = SystemActor("traffic simulator")
 CUSTOMER_LINES = (
     "Hi, I have a question about my last invoice.",
     "My order has not arrived yet, can you check?",
@@ -235,6 +238,7 @@ class Simulation:
         customer, contact, name = self._caller(channel)
         try:
             interaction = services.interaction_enqueue(
+                actor=SIMULATOR,
                 queue=queue,
                 channel=channel,
                 customer=customer,
@@ -276,7 +280,7 @@ class Simulation:
                 del self.waiting[interaction_id]  # answered, finished or gone
             elif self.clock >= self.waiting[interaction_id]:
                 del self.waiting[interaction_id]
-                if self._do(services.interaction_abandon, interaction_id=interaction_id):
+                if self._do(services.interaction_abandon, actor=SIMULATOR, interaction_id=interaction_id):
                     self.stats.abandoned += 1
 
     def _agents(self) -> None:
@@ -331,7 +335,7 @@ class Simulation:
     def _message(self, pk: int, *, inbound: bool, actor: User | None = None, sender: str = "") -> bool:
         sent = self._do(
             services.message_add,
-            actor=None if inbound else actor,
+            actor=SIMULATOR if inbound or actor is None else actor,
             interaction_id=pk,
             body=self.rng.choice(CUSTOMER_LINES if inbound else AGENT_LINES),
             direction=Direction.INBOUND if inbound else Direction.OUTBOUND,
