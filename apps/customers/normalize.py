@@ -82,8 +82,8 @@ def time_zone_from_phones(
     phones: Iterable[str], *, zone_of: Callable[[str], str] = time_zone_for_phone
 ) -> str:
     """The time zone of a customer who has none set, derived from its phones (E.164, primary
-    first, then oldest): the zone of the first phone whose region lies in a single zone, '' when
-    none tells. The one rule the services, merge, the admin and imports apply; the importer
+    first, then oldest): the zone of the first phone that tells one (time_zone_for_phone), ''
+    when none does. The one rule the services, merge, the admin and imports apply; the importer
     passes `zone_of` to reuse the zones its fast path already looked up."""
     for phone in phones:
         zone = zone_of(phone)
