@@ -1,14 +1,18 @@
 """Customers in the Django admin, built for a million rows: no full COUNT(*) (estimated counts,
 see apps.core.admin.EstimatedCountPaginator), select_related lists, autocomplete foreign keys,
-filters on indexed columns, search through the GIN-indexed customer_search, and bulk actions
-that call the same services as the pages and the API."""
+filters on indexed columns, search through the GIN-indexed customer_search.
+
+Every write goes through the same services as the pages, the API and imports: the customer form
+and its contact-point rows, the tags, notes and the bulk actions. What a service refuses comes
+back on the form, next to the field it concerns (ThroughServicesAdmin), and nothing of that save
+is kept."""
 
 from __future__ import annotations
 
 import contextlib
 import json
-import zoneinfo
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeAlias
 from urllib.parse import urlencode
 
 from django import forms
@@ -25,12 +29,11 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from apps.accounts.models import User
+from apps.core.actors import require_person
 from apps.core.admin import LargeTableAdmin
 from apps.core.exceptions import DomainError
 from apps.core.models import AuditEntry
-from apps.core.services import audit_record
-from apps.customers.custom_fields import validate_custom_fields
-from apps.customers.exceptions import InvalidContact, InvalidCustomFields
+from apps.customers.exceptions import ContactPointTaken, InvalidContact, InvalidCustomFields
 from apps.customers.models import (
     ContactPoint,
     ContactPointKind,
@@ -39,21 +42,24 @@ from apps.customers.models import (
     CustomFieldType,
     ImportJob,
     ImportRowError,
+    LifecycleStage,
     MergeRecord,
     Note,
     Organization,
     Tag,
 )
-from apps.customers.normalize import normalize_contact, normalize_email, normalize_phone, time_zone_for_phone
+from apps.customers.normalize import normalize_contact, normalize_email, normalize_phone
 from apps.customers.selectors import customer_search
 from apps.customers.services.customers import (
     ContactInput,
     contact_point_add,
     contact_point_remove,
     contact_point_set_consent,
-    customer_refresh_search_text,
+    contact_point_update,
+    customer_create,
     customer_set_tags,
     customer_update,
+    note_add,
 )
 from apps.customers.services.gdpr import customer_erase, customer_export_personal_data
 from apps.customers.services.merge import customer_merge
@@ -84,6 +90,121 @@ _EXPORT_PARAMS = {
 
 def _admin_source(request: HttpRequest) -> str:
     return f"admin bulk action by {request.user.get_username()}"[:100]
+
+
+def _person(request: HttpRequest) -> User:
+    """The staff member an admin request acts for (the admin site lets nobody else in)."""
+    return require_person(request.user)
+
+
+# --- saving through the services -----------------------------------------------------------
+
+FormErrors: TypeAlias = dict[str | None, list[str]]
+"""Messages by form field name; None for the ones about the whole form."""
+
+# What a service raises when it refuses its input (anything else is a bug and stays a 500).
+SERVICE_ERRORS = (DomainError, ValidationError)
+
+
+def service_errors(error: Exception, *, renames: Mapping[str, str] | None = None) -> FormErrors:
+    """A service's refusal as form errors: ValidationError keeps its fields (renamed where the
+    form calls them differently), custom field errors go to custom_fields, a contact value that
+    does not normalize or belongs to someone else goes to value."""
+    renames = renames or {}
+    if isinstance(error, InvalidCustomFields):
+        return {"custom_fields": [f"{key}: {message}" for key, message in error.errors.items()]}
+    if isinstance(error, ValidationError):
+        if hasattr(error, "error_dict"):
+            return {renames.get(field, field): list(msgs) for field, msgs in error.message_dict.items()}
+        return {None: list(error.messages)}
+    if isinstance(error, InvalidContact | ContactPointTaken):
+        return {"value": [str(error)]}
+    return {None: [str(error)]}
+
+
+def _add_errors(into: FormErrors, errors: FormErrors) -> None:
+    for field, texts in errors.items():
+        into.setdefault(field, []).extend(texts)
+
+
+class ServiceRejected(Exception):
+    """The services refused part of an admin form's save. Raised from save_model/save_related,
+    it rolls the admin's transaction back (nothing of this save is kept), and
+    ThroughServicesAdmin shows the same form again with the reasons next to their fields."""
+
+    def __init__(
+        self, form_errors: FormErrors, inline_errors: Mapping[str, FormErrors] | None = None
+    ) -> None:
+        self.form_errors = {field: list(msgs) for field, msgs in form_errors.items()}
+        self.inline_errors = dict(inline_errors or {})
+        if self.inline_errors:
+            # The main form must fail its second validation too, or the admin would save again.
+            self.form_errors.setdefault(None, []).append(
+                "Some contact points could not be saved; see the reasons on their rows below."
+            )
+        super().__init__("; ".join(m for msgs in self.form_errors.values() for m in msgs))
+
+
+_REJECTION_ATTRIBUTE = "customers_admin_rejection"
+
+
+class ServiceErrorsForm(forms.ModelForm):
+    """A form of an admin that saves through the services. When the services refused this same
+    input a moment ago (ThroughServicesAdmin), clean() shows their reasons on the fields:
+    `service_errors` for the main form (set by get_form), `service_errors_by_prefix` for inline
+    rows (passed by get_formset_kwargs, each row picks its own)."""
+
+    service_errors: Mapping[str | None, Sequence[str]] = {}
+
+    def __init__(
+        self, *args: Any, service_errors_by_prefix: Mapping[str, FormErrors] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        if service_errors_by_prefix is not None:
+            self.service_errors = service_errors_by_prefix.get(self.prefix or "", {})
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        for field, texts in self.service_errors.items():
+            self.add_error(field if field in self.fields else None, list(texts))
+        return data
+
+
+class ThroughServicesAdmin(LargeTableAdmin):
+    """An admin whose add and change forms save through the services (save_model/save_related
+    call them and raise ServiceRejected with what they refused). The admin runs the save in one
+    transaction, which the exception rolls back; the form is then processed once more with the
+    refusals added to its validation, so the admin shows its usual error page with each reason
+    on its field, and a refused save writes nothing (no row, no audit entry, no admin log)."""
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ServiceRejected as rejected:
+            setattr(request, _REJECTION_ATTRIBUTE, rejected)
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def get_form(
+        self, request: HttpRequest, obj: Any | None = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm]:
+        form = super().get_form(request, obj, change, **kwargs)
+        rejected = getattr(request, _REJECTION_ATTRIBUTE, None)
+        if rejected is None or not issubclass(form, ServiceErrorsForm):
+            return form
+        return type(form.__name__, (form,), {"service_errors": rejected.form_errors})
+
+    def get_formset_kwargs(self, request: HttpRequest, obj: Any, inline: Any, prefix: str) -> dict[str, Any]:
+        kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
+        rejected = getattr(request, _REJECTION_ATTRIBUTE, None)
+        if rejected is not None and issubclass(inline.form, ServiceErrorsForm):
+            kwargs["form_kwargs"] = {"service_errors_by_prefix": rejected.inline_errors}
+        return kwargs
 
 
 # --- filters -------------------------------------------------------------------------------
@@ -124,7 +245,10 @@ class DoNotCallFilter(admin.SimpleListFilter):
 # --- forms ---------------------------------------------------------------------------------
 
 
-class CustomerAdminForm(forms.ModelForm):
+class CustomerAdminForm(ServiceErrorsForm):
+    """The customer's fields; the services check them (time zone, lifecycle stage, custom fields
+    against their definitions) when the admin saves, and their refusals land on these fields."""
+
     custom_fields = forms.JSONField(
         required=False,
         help_text='A JSON object keyed by custom field key, e.g. {"plan": "gold"}; checked against '
@@ -150,42 +274,44 @@ class CustomerAdminForm(forms.ModelForm):
         value = self.cleaned_data.get("custom_fields") or {}
         if not isinstance(value, dict):
             raise ValidationError('Custom fields must be a JSON object, e.g. {"plan": "gold"}.')
-        try:
-            return validate_custom_fields(value)
-        except InvalidCustomFields as exc:
-            raise ValidationError([f"{key}: {message}" for key, message in exc.errors.items()]) from exc
-
-    def clean_time_zone(self) -> str:
-        value = (self.cleaned_data.get("time_zone") or "").strip()
-        if value and value not in zoneinfo.available_timezones():
-            raise ValidationError(f"{value!r} is not a known IANA time zone (e.g. Europe/Paris).")
         return value
 
     def clean_external_id(self) -> str | None:
         return (self.cleaned_data.get("external_id") or "").strip() or None
 
 
-class ContactPointInlineForm(forms.ModelForm):
+class ContactPointInlineForm(ServiceErrorsForm):
     class Meta:
         model = ContactPoint
         fields = ("kind", "network", "value", "label", "is_primary", *CONSENTS)
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            # A phone never turns into an email: remove the row and add one of the other kind.
+            self.fields["kind"].disabled = True
+
     def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
+        data = super().clean()
         kind, value = data.get("kind"), data.get("value")
         if kind and value:
             if kind != ContactPointKind.SOCIAL:
                 data["network"] = ""
             elif not data.get("network"):
                 self.add_error("network", "A social handle needs its network.")
+            # The shared normalization, so that the row's error is immediate and the unique
+            # (kind, network, value) check that follows compares the stored form of the value.
             try:
                 data["value"] = normalize_contact(kind, value)
             except InvalidContact as exc:
                 self.add_error("value", str(exc))
-            else:
-                # The unique (kind, network, value) check runs on the instance after clean().
-                self.instance.value = data["value"]
         return data
+
+
+class NoteAdminForm(ServiceErrorsForm):
+    class Meta:
+        model = Note
+        fields = ("customer", "body")
 
 
 class TagActionForm(forms.Form):
@@ -286,8 +412,47 @@ def _intermediate(
     )
 
 
+_CUSTOMER_FIELD_RENAMES = {"organization_name": "organization"}
+_POINT_FIELDS = ("value", "network", "label", "is_primary")
+
+
+def _inline_source(request: HttpRequest) -> str:
+    return f"admin by {request.user.get_username()}"[:100]
+
+
+def _messages(error: Exception) -> list[str]:
+    return list(error.messages) if isinstance(error, ValidationError) else [str(error)]
+
+
+def _new_rows(points: Any) -> list[forms.ModelForm]:
+    """The contact-point rows the admin filled in to add (not left empty, not deleted)."""
+    if points is None:
+        return []
+    deleted = points.deleted_forms
+    return [row for row in points.extra_forms if row.has_changed() and row not in deleted]
+
+
+def _contact_input(data: Mapping[str, Any]) -> ContactInput:
+    return ContactInput(
+        kind=data["kind"],
+        value=data["value"],
+        network=data.get("network") or "",
+        label=data.get("label") or "",
+        is_primary=bool(data.get("is_primary")),
+    )
+
+
+def _row_key(data: Mapping[str, Any]) -> tuple[str, str, str]:
+    # The row's value is already normalized by ContactPointInlineForm.clean.
+    return (data["kind"], data.get("network") or "", data["value"])
+
+
+def _point_key(point: ContactPoint) -> tuple[str, str, str]:
+    return (point.kind, point.network, point.value)
+
+
 @admin.register(Customer)
-class CustomerAdmin(LargeTableAdmin):
+class CustomerAdmin(ThroughServicesAdmin):
     form = CustomerAdminForm
     list_display = (
         "name",
@@ -415,7 +580,7 @@ class CustomerAdmin(LargeTableAdmin):
                 (
                     f"{e.at:%Y-%m-%d %H:%M}",
                     e.action,
-                    e.actor or "system",
+                    e.actor or (f"system ({e.data['system']})" if e.data.get("system") else "system"),
                     json.dumps(e.data, ensure_ascii=False),
                 )
                 for e in entries
@@ -430,11 +595,72 @@ class CustomerAdmin(LargeTableAdmin):
     # -- saving through the services --
 
     def save_model(self, request: HttpRequest, obj: Customer, form: forms.ModelForm, change: bool) -> None:
-        user = request.user if isinstance(request.user, User) else None
-        if not change:
-            obj.save()
-            audit_record(actor=user, action="customer.create", obj=obj, data={"via": "admin"})
-            return
+        # Saved in save_related instead, together with the contact-point rows: customer_create
+        # takes a new customer's contact points with it (a customer may have a phone and no
+        # name), and a refusal of any part must reach the form before anything is kept.
+        return
+
+    def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets: Any, change: bool) -> None:
+        # No form.save_m2m(): the only many-to-many field, tags, goes through customer_set_tags.
+        points = next((fs for fs in formsets if fs.model is ContactPoint), None)
+        if change:
+            self._save_change(request, form, points)
+        else:
+            self._save_new(request, form, points)
+        for formset in formsets:
+            if formset is not points:
+                self.save_formset(request, form, formset, change=change)
+
+    def _save_new(self, request: HttpRequest, form: forms.ModelForm, points: Any) -> None:
+        user = _person(request)
+        data = form.cleaned_data
+        rows = _new_rows(points)
+        organization = data.get("organization")
+        try:
+            customer = customer_create(
+                actor=user,
+                first_name=data.get("first_name", ""),
+                last_name=data.get("last_name", ""),
+                organization_name=organization.name if organization else "",
+                job_title=data.get("job_title", ""),
+                owner=data.get("owner"),
+                lifecycle_stage=data.get("lifecycle_stage") or LifecycleStage.LEAD,
+                time_zone=data.get("time_zone", ""),
+                external_id=data.get("external_id"),
+                custom_fields=data.get("custom_fields") or {},
+                contacts=[_contact_input(row.cleaned_data) for row in rows],
+                tags=[tag.name for tag in data.get("tags") or ()],
+            )
+        except ContactPointTaken as exc:
+            taken = exc.contact_point
+            row = next((r for r in rows if _row_key(r.cleaned_data) == _point_key(taken)), None)
+            if row is None:
+                raise ServiceRejected({None: [str(exc)]}) from exc
+            raise ServiceRejected({}, {row.prefix or "": {"value": [str(exc)]}}) from exc
+        except SERVICE_ERRORS as exc:
+            raise ServiceRejected(service_errors(exc, renames=_CUSTOMER_FIELD_RENAMES)) from exc
+        # The admin logs and redirects to the object it built: make it the created customer.
+        obj: Customer = form.instance
+        obj.pk = customer.pk
+        obj.refresh_from_db()
+        created = {_point_key(p): p for p in customer.contact_points.all()}
+        source = _inline_source(request)
+        for row in rows:
+            point = created[_row_key(row.cleaned_data)]
+            for consent in CONSENTS:
+                if row.cleaned_data.get(consent):
+                    contact_point_set_consent(
+                        actor=user, contact_point=point, consent=consent, value=True, source=source
+                    )
+        if points is not None:
+            points.save(commit=False)  # nothing written: fills the lists the change message reads
+
+    def _save_change(self, request: HttpRequest, form: forms.ModelForm, points: Any) -> None:
+        user = _person(request)
+        obj: Customer = form.instance
+        customer = obj
+        form_errors: FormErrors = {}
+        inline_errors: dict[str, FormErrors] = {}
         changes = {f: form.cleaned_data[f] for f in form.changed_data if f in _UPDATABLE_FIELDS}
         organization_name: str | None = None
         if "organization" in form.changed_data:
@@ -445,74 +671,84 @@ class CustomerAdmin(LargeTableAdmin):
             new = form.cleaned_data["custom_fields"] or {}
             old = Customer.objects.values_list("custom_fields", flat=True).get(pk=obj.pk) or {}
             custom_fields = {**{key: None for key in old if key not in new}, **new}
-        customer_update(
-            actor=user,
-            customer=obj,
-            organization_name=organization_name,
-            custom_fields=custom_fields,
-            **changes,
-        )
-
-    def save_formset(self, request: HttpRequest, form: forms.ModelForm, formset: Any, change: bool) -> None:
-        if formset.model is not ContactPoint:
-            super().save_formset(request, form, formset, change)
-            return
-        user = request.user if isinstance(request.user, User) else None
-        customer: Customer = form.instance
-        source = f"admin by {request.user.get_username()}"[:100]
-        formset.save(commit=False)
-        for point in formset.deleted_objects:
-            contact_point_remove(actor=user, contact_point=point)
-        for inline_form in formset.forms:
-            if inline_form in formset.deleted_forms or not inline_form.has_changed():
-                continue
-            data = inline_form.cleaned_data
-            if inline_form.instance.pk is None:
-                point = contact_point_add(
+        # Each service call is its own savepoint: one refusal leaves the database as it was, so
+        # the others still run and every reason is shown at once.
+        try:
+            customer = customer_update(
+                actor=user,
+                customer=obj,
+                organization_name=organization_name,
+                custom_fields=custom_fields,
+                **changes,
+            )
+        except SERVICE_ERRORS as exc:
+            _add_errors(form_errors, service_errors(exc, renames=_CUSTOMER_FIELD_RENAMES))
+        if "tags" in form.changed_data:
+            try:
+                customer_set_tags(
                     actor=user,
                     customer=customer,
-                    contact=ContactInput(
-                        kind=data["kind"],
-                        value=data["value"],
-                        network=data.get("network", ""),
-                        label=data.get("label", ""),
-                        is_primary=data.get("is_primary", False),
-                    ),
+                    names=[tag.name for tag in form.cleaned_data.get("tags") or ()],
+                    replace=True,
                 )
-                wanted = {consent: bool(data.get(consent)) for consent in CONSENTS}
-            else:
-                point = inline_form.instance
-                wanted = {consent: getattr(point, consent) for consent in CONSENTS}
-                # Consent changes go through the service below, which stamps time and source.
-                for consent in CONSENTS:
-                    setattr(point, consent, inline_form.initial.get(consent, False))
-                other = [f for f in inline_form.changed_data if f not in CONSENTS]
-                if other:
-                    point.save(update_fields=other)
-                if point.is_primary and "is_primary" in other:
-                    ContactPoint.objects.filter(customer=customer, kind=point.kind).exclude(
-                        pk=point.pk
-                    ).update(is_primary=False)
-            for consent, value in wanted.items():
-                if getattr(point, consent) != value:
-                    contact_point_set_consent(
-                        actor=user, contact_point=point, consent=consent, value=value, source=source
-                    )
+            except SERVICE_ERRORS as exc:
+                _add_errors(form_errors, service_errors(exc))
+        if points is not None:
+            self._save_contact_points(request, user, customer, points, form_errors, inline_errors)
+        if form_errors or inline_errors:
+            raise ServiceRejected(form_errors, inline_errors)
 
-    def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets: Any, change: bool) -> None:
-        with transaction.atomic():
-            super().save_related(request, form, formsets, change)
-            customer = Customer.objects.select_related("organization").get(pk=form.instance.pk)
-            if not customer.time_zone:
-                phone = (
-                    customer.contact_points.filter(kind=ContactPointKind.PHONE)
-                    .order_by("-is_primary", "id")
-                    .first()
-                )
-                zone = time_zone_for_phone(phone.value) if phone else ""
-                if zone:
-                    Customer.objects.filter(pk=customer.pk).update(time_zone=zone)
-            customer_refresh_search_text(customer=customer)
+    def _save_contact_points(
+        self,
+        request: HttpRequest,
+        user: User,
+        customer: Customer,
+        points: Any,
+        form_errors: FormErrors,
+        inline_errors: dict[str, FormErrors],
+    ) -> None:
+        source = _inline_source(request)
+        deleted_rows = points.deleted_forms
+        points.save(commit=False)  # nothing written: fills the lists the change message reads
+        for point in points.deleted_objects:
+            try:
+                contact_point_remove(actor=user, contact_point=point)
+            except SERVICE_ERRORS as exc:
+                _add_errors(form_errors, {None: [f"{point.value}: {message}" for message in _messages(exc)]})
+        changed = [r for r in points.initial_forms if r not in deleted_rows and r.has_changed()]
+        # Rows made primary first: the service demotes the old primary, so un-ticking it next
+        # changes nothing and no third point is promoted in between.
+        changed.sort(key=lambda r: not r.cleaned_data.get("is_primary"))
+        for row in changed:
+            edits = {f: row.cleaned_data[f] for f in _POINT_FIELDS if f in row.changed_data}
+            try:
+                with transaction.atomic():
+                    if edits:
+                        contact_point_update(actor=user, contact_point=row.instance, **edits)
+                    for consent in CONSENTS:
+                        if consent in row.changed_data:
+                            contact_point_set_consent(
+                                actor=user,
+                                contact_point=row.instance,
+                                consent=consent,
+                                value=bool(row.cleaned_data.get(consent)),
+                                source=source,
+                            )
+            except SERVICE_ERRORS as exc:
+                inline_errors[row.prefix or ""] = service_errors(exc)
+        for row in _new_rows(points):
+            try:
+                with transaction.atomic():
+                    point = contact_point_add(
+                        actor=user, customer=customer, contact=_contact_input(row.cleaned_data)
+                    )
+                    for consent in CONSENTS:
+                        if row.cleaned_data.get(consent):
+                            contact_point_set_consent(
+                                actor=user, contact_point=point, consent=consent, value=True, source=source
+                            )
+            except SERVICE_ERRORS as exc:
+                inline_errors[row.prefix or ""] = service_errors(exc)
 
     # -- bulk actions --
 
@@ -524,10 +760,9 @@ class CustomerAdmin(LargeTableAdmin):
             if ids is None:
                 return None
             name = form.cleaned_data["tag"].strip()
-            user = request.user if isinstance(request.user, User) else None
+            user = _person(request)
             for customer in Customer.objects.filter(pk__in=ids):
-                customer_set_tags(customer=customer, names=[name])
-                audit_record(actor=user, action="customer.tag", obj=customer, data={"tag": name})
+                customer_set_tags(actor=user, customer=customer, names=[name])
             self.message_user(request, f"Tag {name!r} added to {len(ids):,} customers.", messages.SUCCESS)
             return None
         return _intermediate(request, self, queryset, action="add_tag", title="Add a tag", form=form)
@@ -540,7 +775,7 @@ class CustomerAdmin(LargeTableAdmin):
             if ids is None:
                 return None
             owner = form.cleaned_data["owner"]
-            user = request.user if isinstance(request.user, User) else None
+            user = _person(request)
             for customer in Customer.objects.filter(pk__in=ids):
                 customer_update(actor=user, customer=customer, owner=owner)
             self.message_user(
@@ -556,7 +791,7 @@ class CustomerAdmin(LargeTableAdmin):
         ids = _selected_ids(self, request, queryset, MAX_BULK_CUSTOMERS)
         if ids is None:
             return
-        user = request.user if isinstance(request.user, User) else None
+        user = _person(request)
         phones = ContactPoint.objects.filter(
             customer_id__in=ids, kind=ContactPointKind.PHONE, do_not_call=False
         )
@@ -585,7 +820,7 @@ class CustomerAdmin(LargeTableAdmin):
                 self.message_user(request, "Choose which customer to keep.", messages.ERROR)
                 return None
             duplicate = pair[1] if survivor is pair[0] else pair[0]
-            user = request.user if isinstance(request.user, User) else None
+            user = _person(request)
             try:
                 customer_merge(actor=user, survivor=survivor, duplicate=duplicate)
             except DomainError as exc:
@@ -623,7 +858,7 @@ class CustomerAdmin(LargeTableAdmin):
         if len(selected) != 1:
             self.message_user(request, "Select exactly one customer to export.", messages.ERROR)
             return None
-        user = request.user if isinstance(request.user, User) else None
+        user = _person(request)
         data = customer_export_personal_data(actor=user, customer=selected[0])
         response = JsonResponse(data, json_dumps_params={"indent": 2, "ensure_ascii": False})
         response["Content-Disposition"] = f'attachment; filename="customer-{selected[0].pk}.json"'
@@ -635,7 +870,7 @@ class CustomerAdmin(LargeTableAdmin):
             ids = _selected_ids(self, request, queryset, MAX_BULK_ERASE)
             if ids is None:
                 return None
-            user = request.user if isinstance(request.user, User) else None
+            user = _person(request)
             for customer in Customer.objects.filter(pk__in=ids):
                 customer_erase(actor=user, customer=customer)
             self.message_user(request, f"{len(ids):,} customers erased.", messages.SUCCESS)
@@ -728,21 +963,34 @@ class ContactPointAdmin(LargeTableAdmin):
 
 
 @admin.register(Note)
-class NoteAdmin(LargeTableAdmin):
+class NoteAdmin(ThroughServicesAdmin):
+    """Notes are added through note_add, written by the signed-in staff member, and never change
+    afterwards (as on the pages and in the API): an existing note is shown read-only."""
+
+    form = NoteAdminForm
     list_display = ("short_body", "customer", "author", "created_at")
     list_select_related = ("customer", "author")
     autocomplete_fields = ("customer",)
-    raw_id_fields = ("author",)
-    readonly_fields = ("created_at",)
+    fields = ("customer", "body", "author", "created_at")
+    readonly_fields = ("author", "created_at")
 
     @admin.display(description="note")
     def short_body(self, obj: Note) -> str:
         return obj.body if len(obj.body) <= 80 else obj.body[:77] + "..."
 
+    def has_change_permission(self, request: HttpRequest, obj: Note | None = None) -> bool:
+        return False
+
     def save_model(self, request: HttpRequest, obj: Note, form: forms.ModelForm, change: bool) -> None:
-        if obj.author_id is None and isinstance(request.user, User):
-            obj.author = request.user
-        super().save_model(request, obj, form, change)
+        try:
+            note = note_add(
+                actor=_person(request), customer=form.cleaned_data["customer"], body=form.cleaned_data["body"]
+            )
+        except SERVICE_ERRORS as exc:
+            raise ServiceRejected(service_errors(exc)) from exc
+        # The admin logs and redirects to the object it built: make it the note just added.
+        obj.pk = note.pk
+        obj.refresh_from_db()
 
 
 class ReadOnlyAdmin(LargeTableAdmin):

@@ -466,7 +466,7 @@ class CustomerViewSet(
                 **changes,
             )
             if "tags" in data:
-                customer_set_tags(customer=customer, names=data["tags"], replace=True)
+                customer_set_tags(actor=_actor(request), customer=customer, names=data["tags"], replace=True)
         return self._detail_response(customer)
 
     @extend_schema(

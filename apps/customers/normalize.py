@@ -4,6 +4,7 @@ forms, the API, imports and inbound routing alike."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 
 import phonenumbers
@@ -75,6 +76,20 @@ def time_zone_for_phone(e164: str) -> str:
         return ""
     zones = [z for z in phone_timezone.time_zones_for_number(parsed) if z != "Etc/Unknown"]
     return zones[0] if zones else ""
+
+
+def time_zone_from_phones(
+    phones: Iterable[str], *, zone_of: Callable[[str], str] = time_zone_for_phone
+) -> str:
+    """The time zone of a customer who has none set, derived from its phones (E.164, primary
+    first, then oldest): the zone of the first phone that tells one (time_zone_for_phone), ''
+    when none does. The one rule the services, merge, the admin and imports apply; the importer
+    passes `zone_of` to reuse the zones its fast path already looked up."""
+    for phone in phones:
+        zone = zone_of(phone)
+        if zone:
+            return zone
+    return ""
 
 
 def phone_digits(e164: str) -> str:

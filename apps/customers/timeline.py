@@ -75,6 +75,7 @@ _AUDIT_TITLES = {
     "customer.import": "Imported",
     "contact_point.add": "Contact point added",
     "contact_point.remove": "Contact point removed",
+    "contact_point.update": "Contact point changed",
     "consent.do_not_call": "Do-not-call changed",
     "consent.email_opt_out": "Email opt-out changed",
     "consent.sms_opt_in": "SMS opt-in changed",

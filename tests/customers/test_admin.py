@@ -5,6 +5,8 @@ import re
 from typing import Any
 
 import pytest
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -12,7 +14,7 @@ from django.urls import reverse
 
 from apps.accounts.models import User
 from apps.core.models import AuditEntry
-from apps.customers.models import ContactPoint, Customer, CustomFieldDefinition, MergeRecord, Tag
+from apps.customers.models import ContactPoint, Customer, CustomFieldDefinition, MergeRecord, Note, Tag
 from apps.customers.services.customers import ContactInput, customer_create
 
 pytestmark = pytest.mark.django_db
@@ -293,6 +295,284 @@ def test_import_job_admin_links_to_import_pages(admin_client_: Client) -> None:
 
     assert response.status_code == 200
     assert reverse("customers:import") in response.content.decode()
+
+
+# --- add and change through the services --------------------------------------------------
+
+ADD = "admin:customers_customer_add"
+
+
+def _inline_rows(*rows: dict[str, str], initial: int = 0) -> dict[str, str]:
+    data = {
+        "contact_points-TOTAL_FORMS": str(len(rows)),
+        "contact_points-INITIAL_FORMS": str(initial),
+        "contact_points-MIN_NUM_FORMS": "0",
+        "contact_points-MAX_NUM_FORMS": "1000",
+    }
+    for i, row in enumerate(rows):
+        data.update({f"contact_points-{i}-{field}": value for field, value in row.items()})
+    return data
+
+
+def _add_data(*rows: dict[str, str], **fields: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "first_name": "",
+        "last_name": "",
+        "job_title": "",
+        "lifecycle_stage": "lead",
+        "time_zone": "",
+        "external_id": "",
+        "custom_fields": "{}",
+        **_inline_rows(*rows),
+    }
+    data.update(fields)
+    return data
+
+
+def _form_errors(response: Any) -> dict[str, list[str]]:
+    return {field: list(errors) for field, errors in response.context["adminform"].form.errors.items()}
+
+
+def _row_errors(response: Any) -> list[dict[str, list[str]]]:
+    formset = response.context["inline_admin_formsets"][0].formset
+    return [{field: list(errors) for field, errors in form.errors.items()} for form in formset.forms]
+
+
+def test_admin_add_creates_the_customer_through_the_service(admin_client_: Client, admin_user: User) -> None:
+    vip = Tag.objects.create(name="vip")
+    data = _add_data(
+        {"kind": "phone", "value": "(415) 555-0134", "label": "mobile", "do_not_call": "on"},
+        {"kind": "email", "value": "Ada@Example.com"},
+        first_name="Ada",
+        last_name="Lovelace",
+        tags=[str(vip.pk)],
+    )
+
+    response = admin_client_.post(reverse(ADD), data)
+
+    assert response.status_code == 302
+    customer = Customer.objects.get()
+    assert (customer.first_name, customer.time_zone) == ("Ada", "America/Los_Angeles")
+    assert customer.search_text == "ada lovelace ada@example.com 14155550134"
+    assert list(customer.tags.values_list("name", flat=True)) == ["vip"]
+    points = list(
+        customer.contact_points.order_by("kind").values_list("kind", "value", "label", "is_primary")
+    )
+    assert points == [("email", "ada@example.com", "", True), ("phone", "+14155550134", "mobile", True)]
+    phone = customer.contact_points.get(kind="phone")
+    assert (phone.do_not_call, phone.do_not_call_source) == (True, f"admin by {admin_user.username}")
+    actions = sorted(AuditEntry.objects.filter(object_id=str(customer.pk)).values_list("action", "actor"))
+    assert actions == [("consent.do_not_call", admin_user.pk), ("customer.create", admin_user.pk)]
+    assert LogEntry.objects.get().object_id == str(customer.pk)
+
+
+def test_admin_add_of_a_customer_with_only_a_phone(admin_client_: Client) -> None:
+    response = admin_client_.post(reverse(ADD), _add_data({"kind": "phone", "value": "+33142685300"}))
+
+    assert response.status_code == 302
+    customer = Customer.objects.get()
+    assert (customer.display_name, customer.time_zone) == (f"Customer #{customer.pk}", "Europe/Paris")
+
+
+def test_admin_add_refusal_is_shown_on_the_field_and_writes_nothing(admin_client_: Client) -> None:
+    nameless = admin_client_.post(reverse(ADD), _add_data())
+    bad_zone = admin_client_.post(
+        reverse(ADD),
+        _add_data({"kind": "email", "value": "ada@example.com"}, first_name="Ada", time_zone="Mars/Olympus"),
+    )
+
+    assert nameless.status_code == bad_zone.status_code == 200
+    assert _form_errors(nameless) == {"last_name": ["Give at least a name or one contact point."]}
+    assert _form_errors(bad_zone) == {
+        "time_zone": ["'Mars/Olympus' is not a known IANA time zone (e.g. Europe/Paris)."]
+    }
+    assert "Mars/Olympus" in bad_zone.content.decode()
+    assert Customer.objects.count() == ContactPoint.objects.count() == 0
+    assert AuditEntry.objects.count() == LogEntry.objects.count() == 0
+
+
+def test_admin_add_shows_an_invalid_phone_on_its_row(admin_client_: Client) -> None:
+    response = admin_client_.post(reverse(ADD), _add_data({"kind": "phone", "value": "12"}, first_name="Ada"))
+
+    assert response.status_code == 200
+    assert _row_errors(response) == [{"value": ["'12' is not a valid phone number."]}]
+    assert Customer.objects.count() == 0
+
+
+def _change(client: Client, customer: Customer, **overrides: Any) -> Any:
+    return client.post(
+        reverse("admin:customers_customer_change", args=[customer.pk]), _change_data(customer, **overrides)
+    )
+
+
+def test_admin_change_makes_another_phone_primary_and_demotes_the_old_one(
+    admin_client_: Client, admin_user: User, agent: User
+) -> None:
+    a = _customer(agent, "Ada", "+14155550134", "+442079460000", "ada@x.example")
+    old, new = a.contact_points.filter(kind="phone").order_by("id")
+    rows = list(a.contact_points.order_by("id"))
+    new_row = rows.index(new)
+    old_row = rows.index(old)
+
+    response = _change(
+        admin_client_,
+        a,
+        **{f"contact_points-{new_row}-is_primary": "on", f"contact_points-{old_row}-is_primary": ""},
+    )
+
+    assert response.status_code == 302
+    assert ContactPoint.objects.get(pk=new.pk).is_primary is True
+    assert ContactPoint.objects.get(pk=old.pk).is_primary is False
+    assert a.contact_points.get(kind="email").is_primary is True
+    entry = AuditEntry.objects.get(action="contact_point.update", object_id=str(a.pk))
+    assert (entry.actor, entry.data) == (
+        admin_user,
+        {"contact_point": new.pk, "kind": "phone", "fields": ["is_primary"]},
+    )
+
+
+def test_admin_change_corrects_a_value_through_the_service(admin_client_: Client, agent: User) -> None:
+    a = _customer(agent, "Ada", "+14155550134")
+
+    response = _change(admin_client_, a, **{"contact_points-0-value": "(415) 555-0199"})
+
+    assert response.status_code == 302
+    assert list(a.contact_points.values_list("value", flat=True)) == ["+14155550199"]
+    assert Customer.objects.get(pk=a.pk).search_text == "ada tester 14155550199"
+    entry = AuditEntry.objects.get(action="contact_point.update", object_id=str(a.pk))
+    assert entry.data["fields"] == ["value"]
+
+
+def test_admin_change_refuses_unmarking_the_only_phone_on_its_row(admin_client_: Client, agent: User) -> None:
+    a = _customer(agent, "Ada", "+14155550134")
+    entries = AuditEntry.objects.count()
+
+    response = _change(admin_client_, a, last_name="Byron", **{"contact_points-0-is_primary": ""})
+
+    assert response.status_code == 200
+    assert _row_errors(response) == [{"is_primary": ["The customer's only phone is its primary one."]}]
+    assert _form_errors(response) == {
+        "__all__": ["Some contact points could not be saved; see the reasons on their rows below."]
+    }
+    a.refresh_from_db()
+    assert a.last_name == "Tester"  # the valid part of the save was rolled back with the rest
+    assert a.contact_points.get().is_primary is True
+    assert AuditEntry.objects.count() == entries
+    assert LogEntry.objects.count() == 0
+
+
+def test_admin_change_shows_a_bad_time_zone_on_its_field_and_adds_no_contact(
+    admin_client_: Client, agent: User
+) -> None:
+    a = _customer(agent, "Ada", "ada@x.example")
+    entries = AuditEntry.objects.count()
+    data = {
+        "time_zone": "Mars/Olympus",
+        "contact_points-TOTAL_FORMS": "2",
+        "contact_points-1-kind": "phone",
+        "contact_points-1-value": "+14155550134",
+        "contact_points-1-customer": str(a.pk),
+    }
+
+    response = _change(admin_client_, a, **data)
+
+    assert response.status_code == 200
+    assert _form_errors(response) == {
+        "time_zone": ["'Mars/Olympus' is not a known IANA time zone (e.g. Europe/Paris)."]
+    }
+    assert list(a.contact_points.values_list("value", flat=True)) == ["ada@x.example"]
+    assert AuditEntry.objects.count() == entries
+
+
+def test_admin_change_of_tags_is_audited(admin_client_: Client, admin_user: User, agent: User) -> None:
+    a = _customer(agent, "Ada", "ada@x.example", tags=["vip", "renewal"])
+    gold = Tag.objects.create(name="gold")
+    vip = Tag.objects.get(name="vip")
+
+    response = _change(admin_client_, a, tags=[str(vip.pk), str(gold.pk)])
+
+    assert response.status_code == 302
+    assert sorted(a.tags.values_list("name", flat=True)) == ["gold", "vip"]
+    entry = AuditEntry.objects.get(action="customer.tag", object_id=str(a.pk))
+    assert (entry.actor, entry.data) == (admin_user, {"added": ["gold"], "removed": ["renewal"]})
+
+
+def test_bulk_add_tag_is_audited_by_the_service(admin_client_: Client, admin_user: User, agent: User) -> None:
+    a = _customer(agent, "A", "a@x.example", tags=["gold"])
+    b = _customer(agent, "B", "b@x.example")
+
+    _action(admin_client_, "add_tag", [a.pk, b.pk], apply="1", tag="gold")
+
+    entries = AuditEntry.objects.filter(action="customer.tag")
+    assert [(e.object_id, e.actor, e.data) for e in entries] == [
+        (str(b.pk), admin_user, {"added": ["gold"], "removed": []})
+    ]
+
+
+def test_staff_who_may_only_view_cannot_change_a_customer(
+    client: Client, make_user: Any, agent: User
+) -> None:
+    viewer = make_user(None)
+    User.objects.filter(pk=viewer.pk).update(is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_customer"))
+    client.force_login(viewer)
+    a = _customer(agent, "Ada", "+14155550134")
+    entries = AuditEntry.objects.count()
+
+    response = _change(client, a, last_name="Byron", **{"contact_points-0-value": "+14155550199"})
+
+    assert response.status_code == 403
+    a.refresh_from_db()
+    assert a.last_name == "Tester"
+    assert list(a.contact_points.values_list("value", flat=True)) == ["+14155550134"]
+    assert AuditEntry.objects.count() == entries
+
+
+def test_change_page_query_count_does_not_grow_with_contact_points(
+    admin_client_: Client, agent: User, django_assert_max_num_queries: Any
+) -> None:
+    few = _customer(agent, "Few", "few@x.example", tags=["vip"])
+    many = _customer(agent, "Many", *[f"m{n}@x.example" for n in range(12)], tags=["vip"])
+
+    with CaptureQueriesContext(connection) as one:
+        admin_client_.get(reverse("admin:customers_customer_change", args=[few.pk]))
+    with django_assert_max_num_queries(len(one.captured_queries)):
+        response = admin_client_.get(reverse("admin:customers_customer_change", args=[many.pk]))
+
+    assert response.status_code == 200
+
+
+def test_admin_note_is_added_by_the_signed_in_staff_member(
+    admin_client_: Client, admin_user: User, agent: User
+) -> None:
+    a = _customer(agent, "Ada", "ada@x.example")
+
+    response = admin_client_.post(
+        reverse("admin:customers_note_add"), {"customer": str(a.pk), "body": " Called back "}
+    )
+    too_long = admin_client_.post(
+        reverse("admin:customers_note_add"), {"customer": str(a.pk), "body": "x" * 20001}
+    )
+
+    assert response.status_code == 302
+    note = Note.objects.get()
+    assert (note.customer, note.author, note.body) == (a, admin_user, "Called back")
+    assert too_long.status_code == 200
+    assert _form_errors(too_long) == {"body": ["A note is limited to 20,000 characters."]}
+    assert Note.objects.count() == 1
+
+
+def test_admin_notes_never_change_afterwards(admin_client_: Client, admin_user: User, agent: User) -> None:
+    a = _customer(agent, "Ada", "ada@x.example")
+    admin_client_.post(reverse("admin:customers_note_add"), {"customer": str(a.pk), "body": "Original"})
+    note = Note.objects.get()
+
+    response = admin_client_.post(
+        reverse("admin:customers_note_change", args=[note.pk]), {"customer": str(a.pk), "body": "Rewritten"}
+    )
+
+    assert response.status_code == 403
+    assert Note.objects.get().body == "Original"
 
 
 # --- at scale (PostgreSQL) -----------------------------------------------------------------

@@ -12,6 +12,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from apps.accounts.models import User
+from apps.core.actors import SystemActor
 from apps.core.models import AuditEntry
 from apps.customers.models import (
     ContactPoint,
@@ -50,7 +51,10 @@ def api_for(make_user: Callable[..., User]) -> Callable[[str | None], APIClient]
     return make
 
 
-def _ada(actor: User | None = None, **kwargs: Any) -> Customer:
+TEST_SETUP = SystemActor("test setup")
+
+
+def _ada(actor: User | SystemActor = TEST_SETUP, **kwargs: Any) -> Customer:
     values: dict[str, Any] = {
         "first_name": "Ada",
         "last_name": "Lovelace",
@@ -222,7 +226,7 @@ def test_list_rejects_a_malformed_filter_with_its_message(api_for: Callable[[str
 
 def test_list_orders_and_paginates(api_for: Callable[[str | None], APIClient]) -> None:
     for last_name in ("Curie", "Babbage", "Agnesi"):
-        customer_create(actor=None, first_name="X", last_name=last_name)
+        customer_create(actor=TEST_SETUP, first_name="X", last_name=last_name)
     client = api_for("Supervisor")
 
     first_page = client.get(f"{API}/customers/?ordering=last_name&page_size=2").json()
@@ -237,7 +241,7 @@ def test_list_orders_and_paginates(api_for: Callable[[str | None], APIClient]) -
 
 def test_list_hides_erased_customers(api_for: Callable[[str | None], APIClient], agent: User) -> None:
     kept = _ada(agent)
-    erased = customer_create(actor=None, first_name="Gone", last_name="Person")
+    erased = customer_create(actor=TEST_SETUP, first_name="Gone", last_name="Person")
     Customer.objects.filter(pk=erased.pk).update(is_erased=True)
 
     response = api_for("Agent").get(f"{API}/customers/")

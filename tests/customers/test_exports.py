@@ -10,6 +10,7 @@ import pytest
 from django.core.files.base import ContentFile
 
 from apps.accounts.models import User
+from apps.core.actors import SystemActor
 from apps.core.exceptions import NotAllowed
 from apps.core.models import AuditEntry
 from apps.customers.models import (
@@ -30,7 +31,7 @@ def people(db: None, marketer: User) -> list[Customer]:
     CustomFieldDefinition.objects.create(key="vip_since", label="VIP since", field_type=CustomFieldType.DATE)
     CustomFieldDefinition.objects.create(key="active", label="Active", field_type=CustomFieldType.BOOLEAN)
     ada = customer_create(
-        actor=None,
+        actor=SystemActor("test setup"),
         first_name="Ada",
         last_name="Lovelace",
         organization_name="Engines",
@@ -46,14 +47,14 @@ def people(db: None, marketer: User) -> list[Customer]:
         tags=["vip", "beta"],
     )
     contact_point_set_consent(
-        actor=None,
+        actor=SystemActor("test setup"),
         contact_point=ada.contact_points.get(value="+14155550101"),
         consent="do_not_call",
         value=True,
         source="call",
     )
     grace = customer_create(
-        actor=None,
+        actor=SystemActor("test setup"),
         last_name="Hopper",
         contacts=[ContactInput(kind="email", value="grace@example.org")],
         custom_fields={"active": False},

@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.accounts.models import User
+from apps.core.actors import SystemActor
 from apps.core.models import AuditEntry
 from apps.customers.models import (
     ContactPoint,
@@ -183,7 +184,7 @@ def test_list_finds_a_customer_by_a_phone_typed_in_another_format(
 
 def test_list_shows_dnc_badge_tags_owner_and_lifecycle(agent_client: Client, customer: Customer) -> None:
     contact_point_set_consent(
-        actor=None,
+        actor=SystemActor("test setup"),
         contact_point=customer.contact_points.get(kind="phone"),
         consent="do_not_call",
         value=True,
@@ -223,14 +224,18 @@ def test_list_filters_by_tag_organization_stage_time_zone_dnc_and_date(
     agent_client: Client, customer: Customer
 ) -> None:
     other = customer_create(
-        actor=None,
+        actor=SystemActor("test setup"),
         first_name="Grace",
         lifecycle_stage="customer",
         time_zone="Europe/Paris",
         contacts=[ContactInput(kind="phone", value="+33612345678")],
     )
     contact_point_set_consent(
-        actor=None, contact_point=other.contact_points.get(), consent="do_not_call", value=True, source="t"
+        actor=SystemActor("test setup"),
+        contact_point=other.contact_points.get(),
+        consent="do_not_call",
+        value=True,
+        source="t",
     )
 
     def pks(**params: str) -> list[int]:
@@ -274,7 +279,7 @@ def test_list_pages_without_counting(agent_client: Client) -> None:
 
 def test_list_pagination_keeps_the_filters(agent_client: Client) -> None:
     for n in range(26):
-        customer_create(actor=None, first_name=f"Vip{n:02d}", tags=["vip"])
+        customer_create(actor=SystemActor("test setup"), first_name=f"Vip{n:02d}", tags=["vip"])
 
     html = page(agent_client.get("/customers/", {"tag": "vip"}))
 
@@ -332,7 +337,7 @@ def test_detail_shows_profile_contacts_consent_custom_fields_and_local_time(
     CustomFieldDefinition.objects.create(key="plan", label="Support plan", field_type=CustomFieldType.TEXT)
     Customer.objects.filter(pk=customer.pk).update(custom_fields={"plan": "Gold"})
     contact_point_set_consent(
-        actor=None,
+        actor=SystemActor("test setup"),
         contact_point=customer.contact_points.get(kind="phone"),
         consent="sms_opt_in",
         value=True,
@@ -400,9 +405,9 @@ def test_detail_query_count_does_not_grow_with_contacts_and_notes(
 
 
 def test_erased_customer_shows_banner_and_no_personal_data(
-    client_for: Callable[[str | None], Client], customer: Customer
+    client_for: Callable[[str | None], Client], customer: Customer, agent: User
 ) -> None:
-    note_add(actor=None, customer=customer, body="Prefers calls after 5pm")
+    note_add(actor=agent, customer=customer, body="Prefers calls after 5pm")
     Customer.objects.filter(pk=customer.pk).update(
         is_erased=True, erased_at=timezone.now(), first_name="", last_name="", job_title=""
     )
@@ -513,7 +518,9 @@ def test_contact_add_taken_links_to_the_other_customer_and_to_merge(
     client_for: Callable[[str | None], Client], customer: Customer
 ) -> None:
     other = customer_create(
-        actor=None, first_name="Grace", contacts=[ContactInput(kind="phone", value="+14155550177")]
+        actor=SystemActor("test setup"),
+        first_name="Grace",
+        contacts=[ContactInput(kind="phone", value="+14155550177")],
     )
 
     response = client_for("Supervisor").post(
@@ -716,7 +723,7 @@ def test_edit_rejects_an_unknown_time_zone_and_changes_nothing(
 def test_duplicates_page_links_each_pair_to_merge(
     client_for: Callable[[str | None], Client], customer: Customer
 ) -> None:
-    twin = customer_create(actor=None, first_name="Ada", last_name="Lovelace")
+    twin = customer_create(actor=SystemActor("test setup"), first_name="Ada", last_name="Lovelace")
 
     html = page(client_for("Supervisor").get("/customers/duplicates/"))
 
@@ -725,10 +732,10 @@ def test_duplicates_page_links_each_pair_to_merge(
 
 
 def test_merge_page_shows_candidates_and_the_pair_side_by_side(
-    client_for: Callable[[str | None], Client], customer: Customer
+    client_for: Callable[[str | None], Client], customer: Customer, agent: User
 ) -> None:
-    twin = customer_create(actor=None, first_name="Ada", last_name="Lovelace")
-    note_add(actor=None, customer=twin, body="old note")
+    twin = customer_create(actor=SystemActor("test setup"), first_name="Ada", last_name="Lovelace")
+    note_add(actor=agent, customer=twin, body="old note")
     client = client_for("Supervisor")
 
     candidates = client.get(f"/customers/{customer.pk}/merge/")
@@ -744,7 +751,7 @@ def test_merge_keeps_the_chosen_survivor(
     client_for: Callable[[str | None], Client], customer: Customer
 ) -> None:
     twin = customer_create(
-        actor=None,
+        actor=SystemActor("test setup"),
         first_name="Ada",
         last_name="Lovelace",
         contacts=[ContactInput(kind="email", value="a@l.org")],

@@ -19,6 +19,7 @@ import pytest
 from rest_framework.authtoken.models import Token
 
 from apps.accounts.models import User
+from apps.core.actors import SystemActor
 from apps.customers.services.customers import ContactInput, customer_create
 from apps.interactions.models import (
     Disposition,
@@ -99,7 +100,7 @@ def test_offer_pops_on_the_desk_the_wallboard_moves_and_the_wrap_up_reaches_the_
     supervisor = make_user("Supervisor", username="sam", password=PASSWORD)
     token = Token.objects.create(user=supervisor).key
     customer = customer_create(
-        actor=None,
+        actor=SystemActor("test setup"),
         first_name="Ada",
         last_name="Lovelace",
         contacts=[ContactInput(kind="email", value="ada@example.org")],

@@ -14,6 +14,7 @@ import pytest
 from django.utils import timezone
 
 from apps.accounts.models import User
+from apps.core.actors import SystemActor
 from apps.customers.models import CustomFieldDefinition, CustomFieldType, Note
 from apps.customers.services.customers import (
     ContactInput,
@@ -34,17 +35,21 @@ def test_agent_finds_customer_by_phone_and_adds_a_note(
     # Given an agent and a customer whose phone is stored as E.164, among other customers
     make_user("Agent", username="amy", password=PASSWORD, first_name="Amy", last_name="Agent")
     customer = customer_create(
-        actor=None,
+        actor=SystemActor("test setup"),
         first_name="Ada",
         last_name="Lovelace",
         organization_name="Analytical Engines",
         contacts=[ContactInput(kind="phone", value="+14155550134")],
     )
     customer_create(
-        actor=None, first_name="Grace", contacts=[ContactInput(kind="phone", value="+14155550135")]
+        actor=SystemActor("test setup"),
+        first_name="Grace",
+        contacts=[ContactInput(kind="phone", value="+14155550135")],
     )
     customer_create(
-        actor=None, first_name="Alan", contacts=[ContactInput(kind="phone", value="+442079460134")]
+        actor=SystemActor("test setup"),
+        first_name="Alan",
+        contacts=[ContactInput(kind="phone", value="+442079460134")],
     )
     page = browser_page
 

@@ -21,6 +21,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.management import call_command
 
+from apps.core.actors import SystemActor
 from apps.customers.services.customers import ContactInput, customer_create
 from apps.interactions.events import WALLBOARD_GROUP
 from apps.interactions.models import (
@@ -57,7 +58,7 @@ RUN = [
 def _customers(count: int = 6) -> None:
     for n in range(1, count + 1):
         customer_create(
-            actor=None,
+            actor=SystemActor("test setup"),
             first_name=f"Caller{n}",
             last_name="Demo",
             external_id=f"demo-sim-{n}",
@@ -175,10 +176,11 @@ SETUP_SCRIPT = """
 import django
 django.setup()
 from django.core.management import call_command
+from apps.core.actors import SystemActor
 from apps.customers.services.customers import ContactInput, customer_create
 call_command("seed_contact_center", "--sim-agents=3")
 for n in range(1, 7):
-    customer_create(actor=None, first_name=f"Caller{n}", external_id=f"demo-sim-{n}", contacts=[
+    customer_create(actor=SystemActor("test setup"), first_name=f"Caller{n}", external_id=f"demo-sim-{n}", contacts=[
         ContactInput(kind="phone", value=f"+1415555{n:04d}"), ContactInput(kind="email", value=f"c{n}@example.com")])
 """
 

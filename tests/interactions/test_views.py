@@ -45,7 +45,10 @@ _phones = iter(range(100, 10_000))
 def _customer(name: str = "Ada") -> Customer:
     phone = f"+1415555{next(_phones):04d}"
     return customer_create(
-        actor=None, first_name=name, last_name="Lovelace", contacts=[ContactInput(kind="phone", value=phone)]
+        actor=SYSTEM,
+        first_name=name,
+        last_name="Lovelace",
+        contacts=[ContactInput(kind="phone", value=phone)],
     )
 
 
@@ -170,7 +173,7 @@ def test_screen_pop_shows_the_customer_contact_points_and_the_timeline_with_inte
     agent = make_agent(queue, capacity={"chat": 1, "voice": 1})
     customer = _customer()
     contact_point_set_consent(
-        actor=None,
+        actor=SYSTEM,
         contact_point=customer.contact_points.get(),
         consent="do_not_call",
         value=True,

@@ -5,10 +5,12 @@ from apps.customers.services.customers import (
     contact_point_add,
     contact_point_remove,
     contact_point_set_consent,
+    contact_point_update,
     customer_create,
     customer_refresh_search_text,
     customer_set_tags,
     customer_update,
+    derived_time_zone,
     note_add,
 )
 
@@ -17,9 +19,11 @@ __all__ = [
     "contact_point_add",
     "contact_point_remove",
     "contact_point_set_consent",
+    "contact_point_update",
     "customer_create",
     "customer_refresh_search_text",
     "customer_set_tags",
     "customer_update",
+    "derived_time_zone",
     "note_add",
 ]

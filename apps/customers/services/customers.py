@@ -1,4 +1,7 @@
-"""Create and change customers, their contact points, consent, tags and notes."""
+"""Create and change customers, their contact points, consent, tags and notes.
+
+Every function says who it acts for: a signed-in User, or a SystemActor naming the part of the
+product acting on its own (apps.core.actors); None is refused."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.accounts.models import User
+from apps.core.actors import Actor, require_actor, require_person
 from apps.core.services import audit_record
 from apps.customers.custom_fields import validate_custom_fields
 from apps.customers.exceptions import ContactPointTaken, InvalidContact
@@ -23,9 +27,10 @@ from apps.customers.models import (
     LifecycleStage,
     Note,
     Organization,
+    SocialNetwork,
     Tag,
 )
-from apps.customers.normalize import normalize_contact, phone_digits, time_zone_for_phone
+from apps.customers.normalize import normalize_contact, phone_digits, time_zone_from_phones
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,10 @@ def _organization_for(name: str | None) -> Organization | None:
     name = (name or "").strip()
     if not name:
         return None
-    org = Organization.objects.filter(name__iexact=name).first()
+    # Names differing only in case can coexist: the exact one wins (the admin picks an
+    # organization and passes its name), otherwise any spelling of it.
+    matches = list(Organization.objects.filter(name__iexact=name)[:20])
+    org = next((o for o in matches if o.name == name), matches[0] if matches else None)
     if org is None:
         org, _ = Organization.objects.get_or_create(name=name)
     return org
@@ -82,15 +90,25 @@ def customer_refresh_search_text(*, customer: Customer) -> None:
         Customer.objects.filter(pk=customer.pk).update(search_text=text)
 
 
+def derived_time_zone(*, customer: Customer) -> str:
+    """The time zone the customer's stored phones tell (normalize.time_zone_from_phones over them,
+    primary first, then oldest); '' when none does."""
+    phones = (
+        ContactPoint.objects.filter(customer_id=customer.pk, kind=ContactPointKind.PHONE)
+        .order_by("-is_primary", "id")
+        .values_list("value", flat=True)
+    )
+    return time_zone_from_phones(phones)
+
+
 def _derive_time_zone(customer: Customer) -> None:
+    """Give a customer without a time zone the one its phones tell (an explicit one is kept)."""
     if customer.time_zone:
         return
-    phone = customer.contact_points.filter(kind=ContactPointKind.PHONE).order_by("-is_primary", "id").first()
-    if phone is not None:
-        zone = time_zone_for_phone(phone.value)
-        if zone:
-            customer.time_zone = zone
-            Customer.objects.filter(pk=customer.pk).update(time_zone=zone)
+    zone = derived_time_zone(customer=customer)
+    if zone:
+        customer.time_zone = zone
+        Customer.objects.filter(pk=customer.pk).update(time_zone=zone)
 
 
 def _add_contact(customer: Customer, contact: ContactInput, region: str | None) -> ContactPoint:
@@ -127,7 +145,7 @@ def _add_contact(customer: Customer, contact: ContactInput, region: str | None) 
 @transaction.atomic
 def customer_create(
     *,
-    actor: User | None,
+    actor: Actor,
     first_name: str = "",
     last_name: str = "",
     organization_name: str = "",
@@ -143,7 +161,8 @@ def customer_create(
 ) -> Customer:
     """Create a customer with its contact points. Raises InvalidContact, ContactPointTaken (the
     value belongs to someone else: a duplicate), InvalidCustomFields or ValidationError; on any
-    error nothing is written."""
+    error nothing is written. Audited as "customer.create" (its tags are part of it)."""
+    require_actor(actor)
     if not (first_name.strip() or last_name.strip() or contacts):
         raise ValidationError({"last_name": "Give at least a name or one contact point."})
     if lifecycle_stage not in LifecycleStage.values:
@@ -162,7 +181,7 @@ def customer_create(
     for contact in contacts:
         _add_contact(customer, contact, region)
     if tags:
-        customer_set_tags(customer=customer, names=tags)
+        _apply_tags(customer, tags, replace=False)
     _derive_time_zone(customer)
     customer_refresh_search_text(customer=customer)
     audit_record(actor=actor, action="customer.create", obj=customer)
@@ -175,7 +194,7 @@ _UPDATABLE = {"first_name", "last_name", "job_title", "owner", "lifecycle_stage"
 @transaction.atomic
 def customer_update(
     *,
-    actor: User | None,
+    actor: Actor,
     customer: Customer,
     organization_name: str | None = None,
     custom_fields: Mapping[str, Any] | None = None,
@@ -183,7 +202,9 @@ def customer_update(
 ) -> Customer:
     """Change plain fields (first_name, last_name, job_title, owner, lifecycle_stage, time_zone,
     external_id), the organization by name and custom fields (merged key by key; a key set to
-    None or "" is removed). Saves only what changed and audits the changed field names."""
+    None or "" is removed). Saves only what changed and audits the changed field names. Clearing
+    the time zone derives it again from the phones. Locks the customer row."""
+    require_actor(actor)
     unknown = set(changes) - _UPDATABLE
     if unknown:
         raise ValidationError(f"Cannot update {', '.join(sorted(unknown))}.")
@@ -231,10 +252,11 @@ def customer_update(
 
 @transaction.atomic
 def contact_point_add(
-    *, actor: User | None, customer: Customer, contact: ContactInput, region: str | None = None
+    *, actor: Actor, customer: Customer, contact: ContactInput, region: str | None = None
 ) -> ContactPoint:
     """Add a contact point (normalized). Adding one the customer already has returns it; one that
     belongs to another customer raises ContactPointTaken."""
+    require_actor(actor)
     point = _add_contact(customer, contact, region)
     _derive_time_zone(customer)
     customer_refresh_search_text(customer=customer)
@@ -243,8 +265,118 @@ def contact_point_add(
     return point
 
 
+_LABEL_MAX = ContactPoint._meta.get_field("label").max_length or 32
+
+
 @transaction.atomic
-def contact_point_remove(*, actor: User | None, contact_point: ContactPoint) -> None:
+def contact_point_update(
+    *,
+    actor: Actor,
+    contact_point: ContactPoint,
+    value: str | None = None,
+    network: str | None = None,
+    label: str | None = None,
+    is_primary: bool | None = None,
+    region: str | None = None,
+) -> ContactPoint:
+    """Change a contact point's value (normalized as on add), a social handle's network, its label,
+    or whether it is the primary one of its kind; a part left None stays as it is. Its kind never
+    changes (remove it and add one of the other kind), and neither does consent: consent changes
+    go through contact_point_set_consent with their time and source, and correcting a typo in a
+    number keeps its do-not-call.
+
+    Making it primary demotes the customer's other primary of that kind; un-marking the primary
+    hands primary to the oldest other point of the kind, and the only point of its kind stays
+    primary (ValidationError on is_primary). Raises InvalidContact for a value that does not
+    normalize, ContactPointTaken when the new value belongs to another customer (a duplicate to
+    merge), ValidationError on value when the customer already has it on another point.
+
+    Locks: every contact point of the customer of that kind (SELECT ... FOR UPDATE, in id order),
+    so two primary changes of one customer queue up and never leave two primaries. Audited as
+    "contact_point.update" with the changed fields (and the new value, scrubbed on erasure)."""
+    require_actor(actor)
+    kind = contact_point.kind
+    same_kind = {
+        p.pk: p
+        for p in ContactPoint.objects.select_for_update()
+        .filter(customer_id=contact_point.customer_id, kind=kind)
+        .order_by("id")
+    }
+    point = same_kind.pop(contact_point.pk, None)
+    if point is None:
+        raise ValidationError("This contact point was removed or moved to another customer meanwhile.")
+    changed: dict[str, Any] = {}
+    new_network = point.network
+    if network is not None and kind == ContactPointKind.SOCIAL:
+        new_network = network.strip().lower()
+        if new_network not in SocialNetwork.values:
+            raise ValidationError(
+                {"network": f"Unknown network {network!r}: one of {', '.join(SocialNetwork.values)}."}
+            )
+    new_value = point.value if value is None else normalize_contact(kind, value, region=region)
+    if (new_value, new_network) != (point.value, point.network):
+        clash = (
+            ContactPoint.objects.filter(kind=kind, network=new_network, value=new_value)
+            .exclude(pk=point.pk)
+            .first()
+        )
+        if clash is not None and clash.customer_id != point.customer_id:
+            raise ContactPointTaken(clash)
+        if clash is not None:
+            raise ValidationError({"value": f"This customer already has {new_value}."})
+        if new_value != point.value:
+            changed["value"] = new_value
+        if new_network != point.network:
+            changed["network"] = new_network
+    if label is not None and label.strip() != point.label:
+        if len(label.strip()) > _LABEL_MAX:
+            raise ValidationError({"label": f"A label is limited to {_LABEL_MAX} characters."})
+        changed["label"] = label.strip()
+    successor: ContactPoint | None = None
+    if is_primary is not None and is_primary != point.is_primary:
+        if not is_primary:
+            successor = next(iter(same_kind.values()), None)
+            if successor is None:
+                only = point.get_kind_display().lower()
+                raise ValidationError({"is_primary": f"The customer's only {only} is its primary one."})
+        changed["is_primary"] = is_primary
+    if not changed:
+        return point
+
+    if changed.get("is_primary"):
+        others = [p.pk for p in same_kind.values() if p.is_primary]
+        ContactPoint.objects.filter(pk__in=others).update(is_primary=False)
+    elif successor is not None:
+        ContactPoint.objects.filter(pk=successor.pk).update(is_primary=True)
+    for field, new in changed.items():
+        setattr(point, field, new)
+    try:
+        with transaction.atomic():
+            point.save(update_fields=list(changed))
+    except IntegrityError:
+        # Another transaction took the same value between our check and this update.
+        raise ContactPointTaken(
+            ContactPoint.objects.get(kind=kind, network=new_network, value=new_value)
+        ) from None
+
+    customer = Customer.objects.select_related("organization").get(pk=point.customer_id)
+    if "value" in changed or "network" in changed:
+        customer_refresh_search_text(customer=customer)
+        if kind == ContactPointKind.PHONE:
+            _derive_time_zone(customer)
+    Customer.objects.filter(pk=customer.pk).update(updated_at=timezone.now())
+    data: dict[str, Any] = {"contact_point": point.pk, "kind": kind, "fields": sorted(changed)}
+    if "value" in changed:
+        data["value"] = new_value
+    audit_record(actor=actor, action="contact_point.update", obj=customer, data=data)
+    return point
+
+
+@transaction.atomic
+def contact_point_remove(*, actor: Actor, contact_point: ContactPoint) -> None:
+    """Delete a contact point; when it was the primary of its kind, the oldest other one of that
+    kind becomes primary."""
+    require_actor(actor)
     customer = contact_point.customer
     was_primary, kind = contact_point.is_primary, contact_point.kind
     contact_point.delete()
@@ -262,10 +394,11 @@ _CONSENTS = {"do_not_call", "email_opt_out", "sms_opt_in"}
 
 @transaction.atomic
 def contact_point_set_consent(
-    *, actor: User | None, contact_point: ContactPoint, consent: str, value: bool, source: str
+    *, actor: Actor, contact_point: ContactPoint, consent: str, value: bool, source: str
 ) -> ContactPoint:
     """Set one consent flag (do_not_call, email_opt_out, sms_opt_in) with its time and source.
     Setting the value it already has changes nothing (the original time and source stay)."""
+    require_actor(actor)
     if consent not in _CONSENTS:
         raise ValidationError(f"Unknown consent {consent!r}.")
     if not source.strip():
@@ -286,9 +419,11 @@ def contact_point_set_consent(
     return point
 
 
-@transaction.atomic
-def customer_set_tags(*, customer: Customer, names: Iterable[str], replace: bool = False) -> list[Tag]:
-    """Add the named tags (created when missing); with replace=True the customer has exactly them."""
+def _apply_tags(
+    customer: Customer, names: Iterable[str], *, replace: bool
+) -> tuple[list[Tag], list[str], list[str]]:
+    """Give the customer the named tags (created when missing); with replace=True exactly them.
+    Returns the tags and the names added and removed."""
     wanted = sorted({n.strip() for n in names if n and n.strip()})
     for name in wanted:
         if len(name) > 64:
@@ -300,20 +435,48 @@ def customer_set_tags(*, customer: Customer, names: Iterable[str], replace: bool
         if tag is None:
             tag, _ = Tag.objects.get_or_create(name=name)
         tags.append(tag)
+    held = {tag.pk: tag.name for tag in customer.tags.all()}
+    added = sorted(tag.name for tag in tags if tag.pk not in held)
+    kept = {tag.pk for tag in tags}
+    removed = sorted(name for pk, name in held.items() if pk not in kept) if replace else []
     if replace:
         customer.tags.set(tags)
     else:
         customer.tags.add(*tags)
+    return tags, added, removed
+
+
+@transaction.atomic
+def customer_set_tags(
+    *, actor: Actor, customer: Customer, names: Iterable[str], replace: bool = False
+) -> list[Tag]:
+    """Add the named tags (created when missing); with replace=True the customer has exactly them.
+    Raises ValidationError on "tags" for a name longer than 64 characters. Audited as
+    "customer.tag" with the names added and removed, when anything changed. Locks the customer
+    row, so two tag changes of one customer record what each of them did."""
+    require_actor(actor)
+    locked = Customer.objects.select_for_update().get(pk=customer.pk)
+    tags, added, removed = _apply_tags(locked, names, replace=replace)
+    if added or removed:
+        Customer.objects.filter(pk=locked.pk).update(updated_at=timezone.now())
+        audit_record(
+            actor=actor, action="customer.tag", obj=locked, data={"added": added, "removed": removed}
+        )
     return tags
 
 
 @transaction.atomic
-def note_add(*, actor: User | None, customer: Customer, body: str) -> Note:
+def note_add(*, actor: User, customer: Customer, body: str) -> Note:
+    """Add a note written by `actor`, a signed-in person (NotAllowed otherwise: notes are what
+    people wrote). Notes never change afterwards. Refused for an erased customer."""
+    author = require_person(actor)
+    if customer.is_erased:
+        raise ValidationError("This customer's personal data was erased; notes cannot be added.")
     body = (body or "").strip()
     if not body:
         raise ValidationError({"body": "A note cannot be empty."})
     if len(body) > 20000:
         raise ValidationError({"body": "A note is limited to 20,000 characters."})
-    note = Note.objects.create(customer=customer, author=actor, body=body)
+    note = Note.objects.create(customer=customer, author=author, body=body)
     Customer.objects.filter(pk=customer.pk).update(updated_at=timezone.now())
     return note

@@ -11,9 +11,8 @@ from apps.core.exceptions import NotAllowed
 from apps.core.models import AuditEntry
 from apps.core.services import audit_record
 from apps.customers.exceptions import MergeNotAllowed
-from apps.customers.models import ContactPoint, ContactPointKind, Customer, MergeRecord, Note
-from apps.customers.normalize import time_zone_for_phone
-from apps.customers.services.customers import customer_refresh_search_text
+from apps.customers.models import ContactPoint, Customer, MergeRecord, Note
+from apps.customers.services.customers import customer_refresh_search_text, derived_time_zone
 from apps.customers.signals import customer_merged
 
 CUSTOMER_OBJECT_TYPE = "customers.customer"
@@ -81,16 +80,6 @@ def _fix_primary_flags(survivor: Customer, survivor_point_ids: set[int]) -> None
                 changed.append(point)
     if changed:
         ContactPoint.objects.bulk_update(changed, ["is_primary"])
-
-
-def _derive_time_zone_from_phone(survivor: Customer) -> None:
-    phone = (
-        ContactPoint.objects.filter(customer_id=survivor.pk, kind=ContactPointKind.PHONE)
-        .order_by("-is_primary", "id")
-        .first()
-    )
-    if phone is not None:
-        survivor.time_zone = time_zone_for_phone(phone.value)
 
 
 @transaction.atomic
@@ -161,7 +150,7 @@ def customer_merge(*, actor: User | None, survivor: Customer, duplicate: Custome
         keep.external_id = gone.external_id
         changed.append("external_id")
     if not keep.time_zone:
-        _derive_time_zone_from_phone(keep)
+        keep.time_zone = derived_time_zone(customer=keep)
         if keep.time_zone:
             changed.append("time_zone")
     keep.save(update_fields=[*dict.fromkeys(changed), "updated_at"])

@@ -556,7 +556,12 @@ def customer_edit(request: HttpRequest, pk: int) -> HttpResponse:
                     lifecycle_stage=data["lifecycle_stage"],
                     time_zone=data["time_zone"],
                 )
-                customer_services.customer_set_tags(customer=customer, names=data["tags"], replace=True)
+                customer_services.customer_set_tags(
+                    actor=request.user,  # type: ignore[arg-type]
+                    customer=customer,
+                    names=data["tags"],
+                    replace=True,
+                )
         except _DOMAIN_ERRORS as exc:
             form.add_domain_error(exc)
         else:

@@ -24,6 +24,7 @@ from django.db import transaction
 from apps.accounts.models import User
 from apps.accounts.roles import Role
 from apps.accounts.services import user_create, user_set_roles
+from apps.core.actors import SystemActor
 from apps.customers.models import (
     ContactPoint,
     Customer,
@@ -39,6 +40,8 @@ from apps.customers.services.customers import (
 )
 
 SEED = 20_240_601
+SEED_DEMO = SystemActor("seed_demo")
+"""Who the audit log says created the demo customers and their consent."""
 CUSTOMER_COUNT = 300
 
 # username, password, role, first name, last name. Demo only: printed at the end of every run.
@@ -333,7 +336,7 @@ class Command(BaseCommand):
             if spec.external_id in existing:
                 continue
             customer = customer_create(
-                actor=None,
+                actor=SEED_DEMO,
                 first_name=spec.first_name,
                 last_name=spec.last_name,
                 organization_name=spec.organization,
@@ -358,7 +361,7 @@ class Command(BaseCommand):
         for point in points:
             if point.kind == "phone" and spec.do_not_call:
                 contact_point_set_consent(
-                    actor=None,
+                    actor=SEED_DEMO,
                     contact_point=point,
                     consent="do_not_call",
                     value=True,
@@ -366,11 +369,11 @@ class Command(BaseCommand):
                 )
             if point.kind == "phone" and spec.sms_opt_in:
                 contact_point_set_consent(
-                    actor=None, contact_point=point, consent="sms_opt_in", value=True, source="web form"
+                    actor=SEED_DEMO, contact_point=point, consent="sms_opt_in", value=True, source="web form"
                 )
             if point.kind == "email" and spec.email_opt_out:
                 contact_point_set_consent(
-                    actor=None,
+                    actor=SEED_DEMO,
                     contact_point=point,
                     consent="email_opt_out",
                     value=True,
