@@ -225,6 +225,8 @@ EXPECTED: dict[str, Rule] = {
     "api:interaction-conference": api(AGENT_SIDE, 405, params={"pk": "interaction"}),
     "api:interaction-monitor": api(SUPERVISION, 405, params={"pk": "interaction"}),
     "api:interaction-participants": api(AGENT_SIDE, 200, 404, params={"pk": "interaction"}),
+    # Placing a call: agents for themselves only (the service decides); POST only.
+    "api:interaction-originate": api(AGENT_SIDE, 405),
     # POST only: the method is refused before any participant is looked up.
     "api:participant-leave": api(AGENT_SIDE, 405, params={"pk": "interaction"}),
     "api:queue-list": api(EVERYONE),

@@ -12,7 +12,7 @@ from dataclasses import asdict
 from typing import Any
 
 from django.db.models import Q, QuerySet
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -22,6 +22,7 @@ from rest_framework.routers import BaseRouter
 from apps.accounts.models import User
 from apps.accounts.roles import Role, has_role
 from apps.core.permissions import AGENT_ROLES, CRM_ROLES, RolesByActionMixin
+from apps.customers.models import Customer
 from apps.interactions import selectors, services
 from apps.interactions.models import (
     AgentProfile,
@@ -108,6 +109,8 @@ class InteractionSerializer(serializers.ModelSerializer):
             "hold_started_at",
             "hold_seconds",
             "hold_count",
+            "caller_id",
+            "call_outcome",
             "queue_opens_at",
             "version",
         )
@@ -165,6 +168,30 @@ class InteractionCreateSerializer(serializers.Serializer):
     subject = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
 
 
+class OriginateSerializer(serializers.Serializer):
+    queue = serializers.PrimaryKeyRelatedField(
+        queryset=Queue.objects.filter(is_active=True),
+        help_text="The queue the call is placed from (serves voice).",
+    )
+    to_number = serializers.CharField(max_length=32, help_text="The number to call, e.g. +14155550100.")
+    customer = serializers.PrimaryKeyRelatedField(
+        queryset=Customer.objects.filter(is_erased=False),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Found by the number when not given.",
+    )
+    agent = serializers.PrimaryKeyRelatedField(
+        queryset=AgentProfile.objects.all(),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Agent reserved for the call (preview/progressive dialing); none: the answered call is routed.",
+    )
+    caller_id = serializers.CharField(required=False, allow_blank=True, default="", max_length=32)
+    subject = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+
+
 class WrapUpSerializer(serializers.Serializer):
     disposition: serializers.SlugRelatedField[Disposition] = serializers.SlugRelatedField(
         slug_field="code",
@@ -196,6 +223,8 @@ class InteractionViewSet(
         "list": AGENT_ROLES,
         "retrieve": AGENT_ROLES,
         "create": SUPERVISION,
+        # Agents place calls for themselves only (preview dialing); the service checks it.
+        "originate": AGENT_ROLES,
         "accept": AGENT_ROLES,
         "reject": AGENT_ROLES,
         "end": AGENT_ROLES,
@@ -235,6 +264,36 @@ class InteractionViewSet(
         interaction = services.interaction_enqueue(actor=_actor(request), **data.validated_data)
         interaction.refresh_from_db()
         return Response(InteractionSerializer(interaction).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=OriginateSerializer,
+        responses={
+            201: InteractionSerializer,
+            400: OpenApiResponse(description="Invalid number, queue or agent"),
+            403: OpenApiResponse(description="Agents place calls only for themselves"),
+            409: OpenApiResponse(description="Do-not-call number, or the agent is not free for a call"),
+        },
+    )
+    @action(detail=False, methods=["post"])
+    def originate(self, request: Request) -> Response:
+        """Place an outbound call through the voice gateway: status "dialing", then what the
+        call does (ringing, answered, busy, no answer, machine, failed) as the provider reports it.
+        With an agent, the agent is reserved until the call is answered or ends."""
+        data = OriginateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        interaction = services.interaction_originate(
+            actor=_actor(request),
+            queue=values["queue"],
+            to_number=values["to_number"],
+            customer=values["customer"],
+            agent_id=values["agent"].pk if values["agent"] is not None else None,
+            caller_id=values["caller_id"],
+            subject=values["subject"],
+        )
+        response = self._fresh(interaction.pk)
+        response.status_code = status.HTTP_201_CREATED
+        return response
 
     def _act(self, request: Request, pk: str, run: Any) -> Response:
         instance = self.get_object()  # 404 for an interaction the user may not see

@@ -61,3 +61,10 @@ class UnknownAction(DomainError):
     """A call-control action or monitoring mode the contact center does not know."""
 
     code = "unknown_action"
+
+
+class ContactRefused(Conflict):
+    """An outbound contact to a number or address whose consent refuses it (do-not-call, an email
+    opt-out). Nothing was written or placed."""
+
+    code = "contact_refused"

@@ -52,10 +52,34 @@ class InteractionStatus(models.TextChoices):
     ABANDONED = "abandoned", "Abandoned"
     TRANSFERRED = "transferred", "Transferred"
     MISSED = "missed", "Missed"
+    # An outbound call being placed (the provider dials) and ringing at the customer's end.
+    DIALING = "dialing", "Dialing"
+    RINGING = "ringing", "Ringing"
 
 
-# Statuses in which the interaction holds one unit of its agent's capacity for its channel.
-HOLDING_STATUSES = (InteractionStatus.OFFERED, InteractionStatus.ACTIVE, InteractionStatus.WRAP_UP)
+# Statuses in which the interaction holds one unit of its agent's capacity for its channel (an
+# outbound call being placed holds its reserved agent's voice slot; one without an agent holds none).
+HOLDING_STATUSES = (
+    InteractionStatus.OFFERED,
+    InteractionStatus.ACTIVE,
+    InteractionStatus.WRAP_UP,
+    InteractionStatus.DIALING,
+    InteractionStatus.RINGING,
+)
+# An outbound call not answered yet.
+PLACING_STATUSES = (InteractionStatus.DIALING, InteractionStatus.RINGING)
+
+
+class CallOutcome(models.TextChoices):
+    """What an outbound call did, as the voice gateway reported it."""
+
+    ANSWERED = "answered", "Answered"
+    BUSY = "busy", "Busy"
+    NO_ANSWER = "no_answer", "No answer"
+    MACHINE = "machine", "Answering machine"
+    FAILED = "failed", "Failed"
+
+
 FINISHED_STATUSES = (
     InteractionStatus.CLOSED,
     InteractionStatus.ABANDONED,
@@ -334,6 +358,8 @@ class AgentState(models.TextChoices):
     BUSY = "busy", "Busy"
     WRAP_UP = "wrap_up", "Wrap-up"
     NOT_READY = "not_ready", "Not ready"
+    # Held for an outbound call being placed (preview and progressive dialing).
+    RESERVED = "reserved", "Reserved for a call"
 
 
 class Presence(models.TextChoices):
@@ -482,6 +508,9 @@ class Interaction(models.Model):
     hold_started_at = models.DateTimeField(null=True, blank=True)
     hold_seconds = models.PositiveIntegerField(default=0)
     hold_count = models.PositiveSmallIntegerField(default=0)
+    # Outbound calls: the number shown to the customer and what the call did.
+    caller_id = models.CharField(max_length=32, blank=True)
+    call_outcome = models.CharField(max_length=16, choices=CallOutcome.choices, blank=True)
     version = models.PositiveBigIntegerField(default=0)
 
     class Meta:
@@ -499,6 +528,12 @@ class Interaction(models.Model):
                 fields=["offer_expires_at"],
                 name="interaction_offer_idx",
                 condition=Q(status=InteractionStatus.OFFERED),
+            ),
+            # The dial timer's read: outbound calls still being placed, oldest first.
+            models.Index(
+                fields=["created_at"],
+                name="interaction_placing_idx",
+                condition=Q(status__in=[InteractionStatus.DIALING, InteractionStatus.RINGING]),
             ),
         ]
 

@@ -11,13 +11,21 @@ from django.db.models import Count, F, Min, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from apps.interactions.models import (
+    HOLDING_STATUSES,
+    PLACING_STATUSES,
     AgentProfile,
     AgentState,
+    CallOutcome,
+    Channel,
+    Direction,
     Interaction,
     InteractionStatus,
     Presence,
     Queue,
 )
+
+# What an agent holds: offers, calls placed for them, active work, wrap-ups.
+OPEN_WORK = HOLDING_STATUSES
 
 # Without history yet, a wait estimate assumes this handle time.
 DEFAULT_HANDLE_SECONDS = 180
@@ -37,6 +45,12 @@ class QueueStats:
     service_level_seconds: int
     agents_available: int
     agents_busy: int
+    # Outbound calls placed from the queue today (its own day), apart from the inbound figures.
+    outbound_placed_today: int = 0
+    outbound_connected_today: int = 0
+    outbound_unanswered_today: int = 0  # busy, no answer, answering machine
+    outbound_failed_today: int = 0
+    outbound_in_progress: int = 0  # dialing or ringing now
 
 
 def _start_of_day(queue: Queue, now: dt.datetime) -> dt.datetime:
@@ -52,7 +66,10 @@ def queue_stats(*, now: dt.datetime | None = None, queues: QuerySet[Queue] | Non
     """Per active queue: waiting now, longest wait, today's answered/abandoned and service
     level, agents available and busy. Service level = answered within the queue's threshold /
     (answered + abandoned after the threshold): a customer who hangs up within the threshold
-    counts for nobody. A fixed number of queries whatever the number of queues."""
+    counts for nobody. These inbound figures count inbound interactions only; outbound calls
+    placed from the queue today have their own (placed, connected, unanswered, failed, in
+    progress), so a dialer never inflates the inbound service level. A fixed number of queries
+    whatever the number of queues."""
     now = now or timezone.now()
     chosen = list((queues if queues is not None else Queue.objects.filter(is_active=True)).order_by("name"))
     if not chosen:
@@ -60,7 +77,9 @@ def queue_stats(*, now: dt.datetime | None = None, queues: QuerySet[Queue] | Non
     ids = [q.pk for q in chosen]
     waiting: dict[int, dict[str, Any]] = {
         row["queue_id"]: dict(row)
-        for row in Interaction.objects.filter(queue_id__in=ids, status=InteractionStatus.QUEUED)
+        for row in Interaction.objects.filter(
+            queue_id__in=ids, status=InteractionStatus.QUEUED, direction=Direction.INBOUND
+        )
         .values("queue_id")
         .annotate(count=Count("pk"), oldest=Min("queued_at"))
         .order_by()
@@ -70,21 +89,37 @@ def queue_stats(*, now: dt.datetime | None = None, queues: QuerySet[Queue] | Non
     in_day = Q()
     in_sl = Q()
     late = Q()
+    placed_in_day = Q()
     for queue in chosen:
         threshold = dt.timedelta(seconds=queue.service_level_seconds)
         in_day |= Q(queue_id=queue.pk, queued_at__gte=_start_of_day(queue, now))
+        placed_in_day |= Q(queue_id=queue.pk, created_at__gte=_start_of_day(queue, now))
         in_sl |= Q(queue_id=queue.pk, accepted_at__lte=F("queued_at") + threshold)
         late |= Q(queue_id=queue.pk, abandoned_at__gt=F("queued_at") + threshold)
+    # One grouped query for both directions: the inbound figures over inbound interactions queued
+    # today, the outbound ones over outbound calls placed today (an answered predictive call is
+    # queued too, but counts as outbound).
+    inbound = in_day & Q(direction=Direction.INBOUND)
+    placed = placed_in_day & Q(direction=Direction.OUTBOUND, channel=Channel.VOICE)
     counts: dict[int, dict[str, Any]] = {
         row["queue_id"]: dict(row)
-        for row in Interaction.objects.filter(in_day)
+        for row in Interaction.objects.filter(inbound | placed)
         .values("queue_id")
         .annotate(
-            offered=Count("pk"),
-            answered=Count("pk", filter=Q(accepted_at__isnull=False)),
-            in_sl=Count("pk", filter=in_sl),
-            abandoned=Count("pk", filter=Q(accepted_at__isnull=True, abandoned_at__isnull=False)),
-            late=Count("pk", filter=Q(accepted_at__isnull=True) & late),
+            offered=Count("pk", filter=inbound),
+            answered=Count("pk", filter=inbound & Q(accepted_at__isnull=False)),
+            in_sl=Count("pk", filter=inbound & in_sl),
+            abandoned=Count("pk", filter=inbound & Q(accepted_at__isnull=True, abandoned_at__isnull=False)),
+            late=Count("pk", filter=inbound & Q(accepted_at__isnull=True) & late),
+            placed=Count("pk", filter=placed),
+            connected=Count("pk", filter=placed & Q(call_outcome=CallOutcome.ANSWERED)),
+            unanswered=Count(
+                "pk",
+                filter=placed
+                & Q(call_outcome__in=(CallOutcome.BUSY, CallOutcome.NO_ANSWER, CallOutcome.MACHINE)),
+            ),
+            failed=Count("pk", filter=placed & Q(call_outcome=CallOutcome.FAILED)),
+            in_progress=Count("pk", filter=placed & Q(status__in=PLACING_STATUSES)),
         )
         .order_by()
     }
@@ -94,7 +129,12 @@ def queue_stats(*, now: dt.datetime | None = None, queues: QuerySet[Queue] | Non
         .values("queues")
         .annotate(
             available=Count("pk", filter=Q(state=AgentState.AVAILABLE)),
-            busy=Count("pk", filter=Q(state__in=(AgentState.BUSY, AgentState.OFFERED, AgentState.WRAP_UP))),
+            busy=Count(
+                "pk",
+                filter=Q(
+                    state__in=(AgentState.BUSY, AgentState.OFFERED, AgentState.WRAP_UP, AgentState.RESERVED)
+                ),
+            ),
         )
         .order_by()
     }
@@ -102,22 +142,27 @@ def queue_stats(*, now: dt.datetime | None = None, queues: QuerySet[Queue] | Non
     for queue in chosen:
         line = waiting.get(queue.pk, {})
         oldest = line.get("oldest")
-        row = counts.get(queue.pk, {"offered": 0, "answered": 0, "in_sl": 0, "abandoned": 0, "late": 0})
-        denominator = row["answered"] + row["late"]
+        row = counts.get(queue.pk, {})
+        denominator = row.get("answered", 0) + row.get("late", 0)
         stats.append(
             QueueStats(
                 queue_id=queue.pk,
                 name=queue.name,
                 waiting=line.get("count", 0),
                 longest_wait_seconds=int((now - oldest).total_seconds()) if oldest else 0,
-                offered_today=row["offered"],
-                answered_today=row["answered"],
-                abandoned_today=row["abandoned"],
+                offered_today=row.get("offered", 0),
+                answered_today=row.get("answered", 0),
+                abandoned_today=row.get("abandoned", 0),
                 service_level_percent=round(100 * row["in_sl"] / denominator, 1) if denominator else None,
                 service_level_target=queue.service_level_percent,
                 service_level_seconds=queue.service_level_seconds,
                 agents_available=agents.get(queue.pk, {}).get("available", 0),
                 agents_busy=agents.get(queue.pk, {}).get("busy", 0),
+                outbound_placed_today=row.get("placed", 0),
+                outbound_connected_today=row.get("connected", 0),
+                outbound_unanswered_today=row.get("unanswered", 0),
+                outbound_failed_today=row.get("failed", 0),
+                outbound_in_progress=row.get("in_progress", 0),
             )
         )
     return stats
@@ -126,9 +171,7 @@ def queue_stats(*, now: dt.datetime | None = None, queues: QuerySet[Queue] | Non
 def agent_board() -> QuerySet[AgentProfile]:
     """Agents for the wallboard's grid: everyone not offline, with user and reason, in two
     queries plus one for their current interactions (prefetched)."""
-    held = Interaction.objects.filter(
-        status__in=(InteractionStatus.OFFERED, InteractionStatus.ACTIVE, InteractionStatus.WRAP_UP)
-    ).select_related("queue", "customer")
+    held = Interaction.objects.filter(status__in=OPEN_WORK).select_related("queue", "customer")
     return (
         AgentProfile.objects.exclude(presence=Presence.OFFLINE, total_load=0)
         .select_related("user", "not_ready_reason")
@@ -180,8 +223,13 @@ def interaction_queue_position(*, interaction: Interaction) -> QueuePosition | N
 
 # -- agent desktop ---------------------------------------------------------------------------------
 
-OPEN_WORK = (InteractionStatus.OFFERED, InteractionStatus.ACTIVE, InteractionStatus.WRAP_UP)
-_WORK_ORDER = {InteractionStatus.OFFERED: 0, InteractionStatus.ACTIVE: 1, InteractionStatus.WRAP_UP: 2}
+_WORK_ORDER = {
+    InteractionStatus.OFFERED: 0,
+    InteractionStatus.DIALING: 1,
+    InteractionStatus.RINGING: 1,
+    InteractionStatus.ACTIVE: 2,
+    InteractionStatus.WRAP_UP: 3,
+}
 
 
 def interactions_visible_to(*, user: Any) -> QuerySet[Interaction]:
@@ -198,8 +246,8 @@ def interactions_visible_to(*, user: Any) -> QuerySet[Interaction]:
 
 
 def agent_work(*, agent: AgentProfile) -> list[Interaction]:
-    """The agent's open work, offers first (they expire), then active ones by age, then
-    wrap-ups: one query."""
+    """The agent's open work, offers first (they expire), then calls being placed for them, then
+    active ones by age, then wrap-ups: one query."""
     rows = list(
         Interaction.objects.filter(agent=agent, status__in=OPEN_WORK)
         .select_related("customer", "queue")

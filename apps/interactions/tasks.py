@@ -31,3 +31,10 @@ def wrap_ups_expire_due() -> int:
 def queues_overflow_due() -> int:
     """Beat: interactions past their queue's max wait move to its overflow queue."""
     return services.queues_overflow_due()
+
+
+@shared_task(acks_late=True, time_limit=60, soft_time_limit=50)
+def dials_expire_due() -> int:
+    """Beat: outbound calls the connector never reported on end as not answered (their reserved
+    agent is freed)."""
+    return services.dials_expire_due()

@@ -7,6 +7,10 @@ interactions sits below connectors, so it never imports them: a connector regist
 each command it was given as an event row (kind "voice_gateway") and succeeds, so the desktop,
 the API and the tests run the whole flow without a provider.
 
+Outbound calls go the other way: services.interaction_originate asks the gateway to place the
+call (originate) and the connector reports what the call did through
+services.interaction_call_progress (ringing, answered, busy, no answer, machine, failed).
+
 The services call the gateway inside their transaction, after their checks and with the call's
 rows locked, and before they record the new call state: call control is a question to the
 provider whose answer decides the state (a hold the provider refused must not show as on hold,
@@ -61,6 +65,14 @@ class VoiceGateway(Protocol):
     def participant_remove(self, interaction: Interaction, participant: InteractionParticipant) -> None:
         """Drop one participant's leg; the call goes on."""
 
+    def originate(self, interaction: Interaction, *, to_number: str, caller_id: str) -> None:
+        """Place an outbound call to `to_number` (E.164) for the interaction (status dialing),
+        showing `caller_id` when given. Returns once the provider took the request; what the
+        call does next (ringing, answered, busy, no answer, an answering machine, failed) the
+        connector reports later through services.interaction_call_progress, from its status
+        callbacks. When the interaction has a reserved agent, the answered call connects to
+        that agent's device; without one it waits in its queue for the next agent."""
+
 
 class SimulatorGateway:
     """The built-in stand-in for a provider: records every command as an event row on the
@@ -112,6 +124,11 @@ class SimulatorGateway:
 
     def participant_remove(self, interaction: Interaction, participant: InteractionParticipant) -> None:
         self._record(interaction, "participant_remove", participant=participant.pk)
+
+    def originate(self, interaction: Interaction, *, to_number: str, caller_id: str) -> None:
+        """Records the call placed; the simulator never answers by itself: a test or the traffic
+        simulator reports the outcome through services.interaction_call_progress."""
+        self._record(interaction, "originate", to_number=to_number, caller_id=caller_id)
 
 
 _lock = threading.Lock()

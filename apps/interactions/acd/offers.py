@@ -74,6 +74,8 @@ def agent_refresh_state(agent: AgentProfile, now: dt.datetime, *, offered: bool 
     )
     if InteractionStatus.OFFERED in held:
         state = AgentState.OFFERED
+    elif InteractionStatus.DIALING in held or InteractionStatus.RINGING in held:
+        state = AgentState.RESERVED  # an outbound call is being placed for them
     elif InteractionStatus.ACTIVE in held or (
         # Conferenced into a colleague's call: busy on voice (the call holds a slot of theirs).
         agent.real_time_load

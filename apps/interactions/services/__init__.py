@@ -5,7 +5,8 @@ matches (see apps.interactions.acd for why looks run after commit).
 
 The package, by use case: agents (profile, presence, heartbeats), lifecycle (arrival to
 wrap-up, messages, notes), timers (beat's offer, wrap-up and overflow timers), transfers, calls
-(voice and video call control, monitoring); locking, policy and transitions hold what they share.
+(voice and video call control, monitoring), outbound (placing calls, their progress, the
+consent check of every outbound contact); locking, policy and transitions hold what they share.
 Callers import from here: `from apps.interactions import services`."""
 
 from apps.interactions.services.agents import (
@@ -35,6 +36,12 @@ from apps.interactions.services.lifecycle import (
     interaction_wrap_up,
     message_add,
 )
+from apps.interactions.services.outbound import (
+    dials_expire_due,
+    interaction_call_progress,
+    interaction_originate,
+    outbound_consent_check,
+)
 from apps.interactions.services.timers import (
     interaction_offer_expire,
     interaction_wrap_up_expire,
@@ -54,14 +61,17 @@ __all__ = [
     "agent_seen",
     "agent_set_presence",
     "agents_presence_timeout",
+    "dials_expire_due",
     "interaction_abandon",
     "interaction_accept",
+    "interaction_call_progress",
     "interaction_conference_add",
     "interaction_end",
     "interaction_enqueue",
     "interaction_monitor",
     "interaction_note_set",
     "interaction_offer_expire",
+    "interaction_originate",
     "interaction_participant_leave",
     "interaction_reject",
     "interaction_transfer",
@@ -70,6 +80,7 @@ __all__ = [
     "interaction_wrap_up_expire",
     "message_add",
     "offers_expire_due",
+    "outbound_consent_check",
     "queues_overflow_due",
     "wrap_ups_expire_due",
 ]

@@ -21,6 +21,7 @@ from apps.interactions import acd, events
 from apps.interactions.exceptions import (
     ChannelNotServed,
     DispositionRequired,
+    InvalidTarget,
     InvalidTransition,
     QueueFull,
 )
@@ -38,10 +39,12 @@ from apps.interactions.models import (
 )
 from apps.interactions.services.calls import CALL_STATE_FIELDS, call_over
 from apps.interactions.services.locking import lock_agent_then_interaction, lock_agents_then_interaction
+from apps.interactions.services.outbound import outbound_consent_check
 from apps.interactions.services.policy import actor_id, check_own, is_supervision
 from apps.interactions.services.transitions import agent_freed, back_to_queue, expect, transition
 
 _CHANNELS = frozenset(Channel.values)  # Channel.values builds its list on every read
+_DIRECTIONS = frozenset(Direction.values)
 
 
 def interaction_enqueue(
@@ -59,7 +62,11 @@ def interaction_enqueue(
     free: in this transaction when one can be locked without waiting, else by the look after
     commit. The customer is found by contact when not given.
 
-    Business hours: when the queue is closed (Queue.is_open), an email still queues there; a
+    Outbound (direction "outbound"): refused with ContactRefused when the contact's consent
+    forbids it (services.outbound.outbound_consent_check: do-not-call for calls and texts, email
+    opt-out), and never turned away by business hours.
+
+    Business hours (inbound): when the queue is closed (Queue.is_open), an email still queues there; a
     call or chat goes to the queue's after-hours queue when one is set, is active, serves the
     channel and is open (following that queue's own after-hours queue in turn); otherwise it is
     created already finished, status "missed", with a "closed_hours" event carrying when the
@@ -76,10 +83,16 @@ def interaction_enqueue(
         raise ChannelNotServed(f"{channel!r} is not a channel.")
     if channel not in (queue.channels or []):
         raise ChannelNotServed(f"Queue {queue.name} does not serve {channel}.")
+    if direction not in _DIRECTIONS:
+        raise InvalidTarget(f"{direction!r} is not a direction (inbound or outbound).")
     now = timezone.now()
-    destination = _destination_at(queue, channel, now)
+    outbound = direction == Direction.OUTBOUND
+    # An outbound contact is the center's own doing: it never waits for opening hours.
+    destination = queue if outbound else _destination_at(queue, channel, now)
     if customer is None and contact:
         customer = find_customer(contact)
+    if outbound:
+        outbound_consent_check(channel=channel, contact=contact, customer=customer)
     # What the caller said about the interaction, cut to its columns.
     described: dict[str, Any] = {
         "channel": channel,
