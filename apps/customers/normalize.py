@@ -19,6 +19,17 @@ from apps.customers.models import ContactPointKind
 _HANDLE_RE = re.compile(r"^[a-z0-9_.+\-]{1,100}$")
 
 
+# What phonenumbers' parse error types mean, said to a person (its exception's own message is
+# a private attribute, and reads like a developer's).
+_PARSE_REASONS = {
+    phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: "no known country code",
+    phonenumbers.NumberParseException.NOT_A_NUMBER: "it does not look like a phone number",
+    phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: "too short after the international prefix",
+    phonenumbers.NumberParseException.TOO_SHORT_NSN: "too short",
+    phonenumbers.NumberParseException.TOO_LONG: "too long",
+}
+
+
 def normalize_phone(raw: str, region: str | None = None) -> str:
     """Any written form of a phone number -> E.164 (`+14155550123`); raise InvalidContact if the
     number is not a valid number (in `region` when it carries no country code)."""
@@ -30,7 +41,8 @@ def normalize_phone(raw: str, region: str | None = None) -> str:
     try:
         parsed = phonenumbers.parse(text, (region or settings.DEFAULT_PHONE_REGION).upper())
     except phonenumbers.NumberParseException as exc:
-        raise InvalidContact(f"{raw!r} is not a phone number ({exc._msg}).") from exc
+        reason = _PARSE_REASONS.get(exc.error_type, "not a phone number")
+        raise InvalidContact(f"{raw!r} is not a phone number ({reason}).") from exc
     if not phonenumbers.is_valid_number(parsed):
         raise InvalidContact(f"{raw!r} is not a valid phone number.")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)

@@ -37,6 +37,26 @@ _STRIP_REJECTS = (
     _pnu.ValidationResult.INVALID_LENGTH,
 )
 
+# -- phonenumbers' private steps, in one place ------------------------------------------------
+# The fast path must strip a national prefix and pick a country's zones exactly as
+# phonenumbers.parse and phonenumbers.timezone do, and the library offers those steps only as
+# private functions. They are called here and nowhere else; tests/customers/test_phone_internals.py
+# fails by name when a phonenumbers release renames or changes them, and the fuzz tests
+# (test_import_fuzz.py) check the whole fast path against normalize_phone.
+
+
+def library_strip_national_prefix(national: str, metadata: Any) -> tuple[str, Any]:
+    """phonenumbers' own national-prefix stripping of `national` for the region's metadata, and
+    its length test of the result (a ValidationResult): the steps parse takes."""
+    _carrier, potential, _stripped = _pnu._maybe_strip_national_prefix_carrier_code(national, metadata)
+    return potential, _pnu._test_number_length(potential, metadata)
+
+
+def library_country_time_zones(country_code: int) -> Any:
+    """The zones phonenumbers.timezone gives a non-geographical number of the country code."""
+    return _timezone._country_level_time_zones_for_number(_PhoneNumber(country_code, 1))
+
+
 # What a valid number's type means for its time zone (phonenumbers.timezone): numbers of a
 # geographical type are looked up by prefix, the others get their country's zones.
 INVALID, NON_GEOGRAPHICAL, FIXED_LINE, MOBILE = 0, 1, 2, 3
@@ -153,8 +173,8 @@ def _strip_national_prefix(national: str, country_code: int, region: str) -> str
     if prefix is None or prefix.match(national) is None:
         return national
     metadata = _metadata_for_code(country_code, region)
-    _carrier, potential, _stripped = _pnu._maybe_strip_national_prefix_carrier_code(national, metadata)
-    if _pnu._test_number_length(potential, metadata) in _STRIP_REJECTS:
+    potential, length = library_strip_national_prefix(national, metadata)
+    if length in _STRIP_REJECTS:
         return national
     return potential
 
@@ -199,7 +219,7 @@ class _Country:
         self.prefix = _prefix_re(code, region)
         self.classify = _compile_country_validator(code)
         self.geo_mobile = _pnu.is_number_type_geographical(_pnu.PhoneNumberType.MOBILE, code)
-        self.country_zone = _first_zone(_timezone._country_level_time_zones_for_number(_PhoneNumber(code, 1)))
+        self.country_zone = _first_zone(library_country_time_zones(code))
 
     def time_zone(self, e164: str, kind: int) -> str:
         """apps.customers.normalize.time_zone_for_phone for a valid number of this country."""
