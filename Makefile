@@ -21,6 +21,11 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# The settings leave DEBUG off unless it is set (a deployment that forgets it gets the strict
+# defaults); these developer targets turn it on. An explicit DEBUG in the environment wins. The
+# test suite sets it itself (tests/settings.py), so `pytest` alone works too.
+migrate demo run lint: export DEBUG ?= true
+
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
 

@@ -1,10 +1,12 @@
 """One settings module, driven by the environment.
 
-With no variables set the project runs embedded: SQLite in WAL mode, the in-memory channel layer,
-kombu's filesystem transport as the Celery broker and DEBUG on, so a fresh clone runs at once.
-Production sets DATABASE_URL (PostgreSQL through psycopg 3) and REDIS_URL (channel layer, Celery
-broker and cache). Every variable is listed in .env.example; a malformed value raises at start-up
-rather than being guessed at.
+With no variables set the project runs embedded: SQLite in WAL mode, the in-memory channel layer
+and kombu's filesystem transport as the Celery broker. DEBUG is off unless DEBUG=true says
+otherwise (`make run` and the test suite set it for the developer run), so a deployment that
+forgets it gets the strict defaults, never the debug pages. Production sets DATABASE_URL
+(PostgreSQL through psycopg 3) and REDIS_URL (channel layer, Celery broker and cache). Every
+variable is listed in .env.example; a malformed value raises at start-up rather than being
+guessed at.
 """
 
 from __future__ import annotations
@@ -39,11 +41,14 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean (use true/false).")
 
 
-DEBUG = env_bool("DEBUG", default=True)
+DEBUG = env_bool("DEBUG", default=False)
 _DEV_SECRET = "dev-only-insecure-secret-key-do-not-use-in-production-0123456789"  # noqa: S105
 SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET if DEBUG else "")
 if not SECRET_KEY:
-    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set when DEBUG is off (DEBUG defaults to off). "
+        "For a developer run on this machine set DEBUG=true, as `make run` does."
+    )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 

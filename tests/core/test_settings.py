@@ -20,6 +20,8 @@ print(json.dumps({
     "engine": db["ENGINE"], "conn_max_age": db.get("CONN_MAX_AGE"), "options": db.get("OPTIONS", {}),
     "layer": settings.CHANNEL_LAYERS["default"]["BACKEND"], "cache": settings.CACHES["default"]["BACKEND"],
     "broker": settings.CELERY_BROKER_URL, "debug": settings.DEBUG,
+    "ssl_redirect": settings.SECURE_SSL_REDIRECT, "secure_cookies": settings.SESSION_COOKIE_SECURE,
+    "hsts": settings.SECURE_HSTS_SECONDS, "allowed_hosts": settings.ALLOWED_HOSTS,
 }))
 """
 
@@ -38,6 +40,10 @@ def _clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
             "CELERY_BROKER_URL",
             "DJANGO_ALLOW_ASYNC_UNSAFE",
             "DATABASE_PREPARE_THRESHOLD",
+            "SECURE_SSL_REDIRECT",
+            "SESSION_COOKIE_SECURE",
+            "CSRF_COOKIE_SECURE",
+            "SECURE_HSTS_SECONDS",
         }
     }
     env.update({"DJANGO_SETTINGS_MODULE": "config.settings", "SWITCHBOARD_VAR_DIR": str(tmp_path / "var")})
@@ -52,29 +58,34 @@ def _probe(env: dict[str, str]) -> dict[str, object]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_no_variables_gives_embedded_defaults(tmp_path: Path) -> None:
-    result = _probe(_clean_env(tmp_path))
+def test_debug_true_alone_gives_the_embedded_developer_run(tmp_path: Path) -> None:
+    result = _probe(_clean_env(tmp_path, DEBUG="true"))  # what make run sets, and nothing else
 
     assert result["engine"] == "django.db.backends.sqlite3"
     assert "journal_mode=WAL" in result["options"]["init_command"]  # type: ignore[index]
     assert result["layer"] == "apps.core.layers.RelayChannelLayer"  # in-memory, relayed across processes
     assert result["broker"] == "filesystem://"
     assert result["debug"] is True
+    assert (result["ssl_redirect"], result["secure_cookies"], result["hsts"]) == (False, False, 0)
+    assert result["allowed_hosts"] == ["127.0.0.1", "localhost", "[::1]"]
 
 
-def test_database_and_redis_urls_switch_to_postgres_and_redis(tmp_path: Path) -> None:
-    env = _clean_env(
-        tmp_path, DATABASE_URL="postgres://u:p@db.example:5432/crm", REDIS_URL="redis://cache:6379/1"
+def test_with_nothing_set_it_refuses_to_start_and_says_how_to_run_locally(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=ROOT, env=_clean_env(tmp_path), capture_output=True, text=True
     )
 
-    result = _probe(env)
+    assert out.returncode != 0
+    assert "SECRET_KEY must be set when DEBUG is off (DEBUG defaults to off)" in out.stderr
+    assert "set DEBUG=true, as `make run` does" in out.stderr
 
-    assert result["engine"] == "django.db.backends.postgresql"
-    assert result["conn_max_age"] == 60
-    assert result["options"] == {"prepare_threshold": 5}  # routing's own SQL only (acd._hot_cursor)
-    assert result["layer"] == "apps.core.redis_layer.RedisChannelLayer"
-    assert result["cache"] == "django.core.cache.backends.redis.RedisCache"
-    assert result["broker"] == "redis://cache:6379/1"
+
+def test_debug_is_off_unless_set_and_the_strict_defaults_follow(tmp_path: Path) -> None:
+    result = _probe(_clean_env(tmp_path, SECRET_KEY="k" * 60))
+
+    assert result["debug"] is False
+    assert (result["ssl_redirect"], result["secure_cookies"], result["hsts"]) == (True, True, 31536000)
+    assert result["allowed_hosts"] == []
 
 
 @pytest.mark.parametrize(
@@ -85,7 +96,7 @@ def test_database_and_redis_urls_switch_to_postgres_and_redis(tmp_path: Path) ->
     ],
 )
 def test_malformed_variables_fail_loudly(tmp_path: Path, variable: str, value: str, message: str) -> None:
-    env = _clean_env(tmp_path, **{variable: value})
+    env = _clean_env(tmp_path, **({"DEBUG": "true"} | {variable: value}))
 
     out = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True)
 
@@ -95,7 +106,10 @@ def test_malformed_variables_fail_loudly(tmp_path: Path, variable: str, value: s
 
 def test_prepared_statements_can_be_turned_off_for_a_pooler(tmp_path: Path) -> None:
     env = _clean_env(
-        tmp_path, DATABASE_URL="postgres://u:p@db.example:5432/crm", DATABASE_PREPARE_THRESHOLD="none"
+        tmp_path,
+        DEBUG="true",
+        DATABASE_URL="postgres://u:p@db.example:5432/crm",
+        DATABASE_PREPARE_THRESHOLD="none",
     )
 
     assert _probe(env)["options"] == {"prepare_threshold": None}
