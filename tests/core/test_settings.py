@@ -22,6 +22,8 @@ print(json.dumps({
     "broker": settings.CELERY_BROKER_URL, "debug": settings.DEBUG,
     "ssl_redirect": settings.SECURE_SSL_REDIRECT, "secure_cookies": settings.SESSION_COOKIE_SECURE,
     "hsts": settings.SECURE_HSTS_SECONDS, "allowed_hosts": settings.ALLOWED_HOSTS,
+    "token_ttl_seconds": settings.API_TOKEN_TTL.total_seconds(),
+    "failure_limit": settings.AXES_FAILURE_LIMIT, "cooloff_seconds": settings.AXES_COOLOFF_TIME.total_seconds(),
 }))
 """
 
@@ -44,6 +46,9 @@ def _clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
             "SESSION_COOKIE_SECURE",
             "CSRF_COOKIE_SECURE",
             "SECURE_HSTS_SECONDS",
+            "API_TOKEN_TTL_HOURS",
+            "LOGIN_FAILURE_LIMIT",
+            "LOGIN_LOCKOUT_MINUTES",
         }
     }
     env.update({"DJANGO_SETTINGS_MODULE": "config.settings", "SWITCHBOARD_VAR_DIR": str(tmp_path / "var")})
@@ -88,11 +93,57 @@ def test_debug_is_off_unless_set_and_the_strict_defaults_follow(tmp_path: Path) 
     assert result["allowed_hosts"] == []
 
 
+def test_sign_in_throttling_and_token_lifetime_come_from_the_environment(tmp_path: Path) -> None:
+    defaults = _probe(_clean_env(tmp_path, DEBUG="true"))
+    chosen = _probe(
+        _clean_env(
+            tmp_path,
+            DEBUG="true",
+            LOGIN_FAILURE_LIMIT="3",
+            LOGIN_LOCKOUT_MINUTES="30",
+            API_TOKEN_TTL_HOURS="8",
+        )
+    )
+
+    assert (defaults["failure_limit"], defaults["cooloff_seconds"], defaults["token_ttl_seconds"]) == (
+        5,
+        15 * 60,
+        24 * 3600,
+    )
+    assert (chosen["failure_limit"], chosen["cooloff_seconds"], chosen["token_ttl_seconds"]) == (
+        3,
+        30 * 60,
+        8 * 3600,
+    )
+
+
+def test_database_and_redis_urls_switch_to_postgres_and_redis(tmp_path: Path) -> None:
+    env = _clean_env(
+        tmp_path,
+        DEBUG="true",
+        DATABASE_URL="postgres://u:p@db.example:5432/crm",
+        REDIS_URL="redis://cache:6379/1",
+    )
+
+    result = _probe(env)
+
+    assert result["engine"] == "django.db.backends.postgresql"
+    assert result["conn_max_age"] == 60
+    assert result["options"] == {"prepare_threshold": 5}  # routing's own SQL only (acd._hot_cursor)
+    assert result["layer"] == "apps.core.redis_layer.RedisChannelLayer"
+    assert result["cache"] == "django.core.cache.backends.redis.RedisCache"
+    assert result["broker"] == "redis://cache:6379/1"
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
         ("DATABASE_URL", "mysql://root@localhost/crm", "must be a postgres:// URL"),
         ("DEBUG", "perhaps", "perhaps"),
+        ("API_TOKEN_TTL_HOURS", "a day", "API_TOKEN_TTL_HOURS='a day' is not a whole number"),
+        ("API_TOKEN_TTL_HOURS", "0", "API_TOKEN_TTL_HOURS=0 must be at least 1"),
+        ("LOGIN_FAILURE_LIMIT", "-1", "LOGIN_FAILURE_LIMIT=-1 must be at least 1"),
+        ("LOGIN_LOCKOUT_MINUTES", "15m", "LOGIN_LOCKOUT_MINUTES='15m' is not a whole number"),
     ],
 )
 def test_malformed_variables_fail_loudly(tmp_path: Path, variable: str, value: str, message: str) -> None:
