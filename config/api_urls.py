@@ -4,9 +4,9 @@ namespace (api:customer-list, api:token)."""
 from __future__ import annotations
 
 from django.urls import path
-from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
+from apps.accounts.api import obtain_token
 from apps.customers.api import register as register_customers
 from apps.interactions.api import register as register_interactions
 
@@ -19,6 +19,6 @@ register_customers(router)
 register_interactions(router)
 
 urlpatterns = [
-    path("auth/token/", obtain_auth_token, name="token"),
+    path("auth/token/", obtain_token, name="token"),  # expiring tokens, throttled sign-in
     *router.urls,
 ]

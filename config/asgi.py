@@ -11,8 +11,8 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from apps.core.websocket import SameOriginValidator  # noqa: E402
 from apps.interactions.routing import websocket_urlpatterns as interactions_ws  # noqa: E402
 
 websocket_urlpatterns = [*interactions_ws]
@@ -20,6 +20,7 @@ websocket_urlpatterns = [*interactions_ws]
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # Our own pages only: scheme, host and port of the Origin checked (apps.core.websocket).
+        "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -1,14 +1,17 @@
 """One settings module, driven by the environment.
 
-With no variables set the project runs embedded: SQLite in WAL mode, the in-memory channel layer,
-kombu's filesystem transport as the Celery broker and DEBUG on, so a fresh clone runs at once.
-Production sets DATABASE_URL (PostgreSQL through psycopg 3) and REDIS_URL (channel layer, Celery
-broker and cache). Every variable is listed in .env.example; a malformed value raises at start-up
-rather than being guessed at.
+With no variables set the project runs embedded: SQLite in WAL mode, the in-memory channel layer
+and kombu's filesystem transport as the Celery broker. DEBUG is off unless DEBUG=true says
+otherwise (`make run` and the test suite set it for the developer run), so a deployment that
+forgets it gets the strict defaults, never the debug pages. Production sets DATABASE_URL
+(PostgreSQL through psycopg 3) and REDIS_URL (channel layer, Celery broker and cache). Every
+variable is listed in .env.example; a malformed value raises at start-up rather than being
+guessed at.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -39,11 +42,28 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean (use true/false).")
 
 
-DEBUG = env_bool("DEBUG", default=True)
+def env_int(name: str, default: int, *, minimum: int) -> int:
+    """A whole number of at least `minimum`; a typo or a negative value is an error, not a default."""
+    raw = env.str(name, default="").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number.") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name}={value} must be at least {minimum}.")
+    return value
+
+
+DEBUG = env_bool("DEBUG", default=False)
 _DEV_SECRET = "dev-only-insecure-secret-key-do-not-use-in-production-0123456789"  # noqa: S105
 SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET if DEBUG else "")
 if not SECRET_KEY:
-    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set when DEBUG is off (DEBUG defaults to off). "
+        "For a developer run on this machine set DEBUG=true, as `make run` does."
+    )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -65,6 +85,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
+    "axes",
+    "csp",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -87,6 +109,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "apps.core.middleware.ContentSecurityPolicyMiddleware",
+    # Last, as django-axes asks: it turns a sign-in that axes refused into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -230,6 +255,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# axes first: it refuses a locked-out sign-in before the password is even checked, and it has no
+# get_user, so force_login and the session still use ModelBackend.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "accounts:home"
 LOGOUT_REDIRECT_URL = "accounts:login"
@@ -263,9 +294,11 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024
 
 REST_FRAMEWORK = {
+    # Token first: DRF answers a failed authentication with the first class's WWW-Authenticate
+    # challenge, so an expired or unknown token gets 401 (a session alone has no challenge: 403).
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apps.accounts.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "apps.core.api.Pagination",
@@ -296,6 +329,45 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+
+# API tokens (apps.accounts.authentication): refused once older than this; POST username and
+# password to /api/v1/auth/token/ again for a new one.
+API_TOKEN_TTL = timedelta(hours=env_int("API_TOKEN_TTL_HOURS", 24, minimum=1))
+
+# Sign-in throttling (django-axes), on the login page, the admin's and the API token endpoint.
+# Counted per username *and* address: agents of one contact center usually share one office
+# address, so counting by address alone would lock the whole floor out after one person's typos,
+# and counting by username alone would let anybody lock any agent out from anywhere. Each failure
+# while locked out starts the wait again, so "try again in N minutes" is always true; a successful
+# sign-in clears the count. Attempts live in the database (axes' AccessAttempt, in the admin,
+# where an admin can delete one to unlock at once): every web process sees the same counts,
+# whatever the cache (axes' cache handler refuses the embedded mode's per-process locmem cache).
+# Behind a proxy, run daphne with --proxy-headers so the address is the client's, not the proxy's.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = True
+AXES_LOCKOUT_CALLABLE = "apps.accounts.views.locked_out"
+
+# Content-Security-Policy (django-csp 4). No inline script, style or eval anywhere: our pages
+# load static files only, and htmx is told not to eval (templates/base.html). The middleware
+# (apps.core.middleware) adds this host's websocket URL to connect-src and relaxes the API docs.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
 
 LOGGING = {
@@ -303,5 +375,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "axes.apps": {"level": "WARNING"},  # its version banner, at the start of every process
+    },
 }

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.test import Client
@@ -271,6 +272,10 @@ EXPECTED: dict[str, Rule] = {
     **admin_model("django_celery_beat", "intervalschedule"),
     **admin_model("core", "auditentry", **READ_ONLY),
     **admin_model("accounts", "user"),
+    # Sign-in throttling (django-axes): records only; deleting an access attempt unlocks at once.
+    **admin_model("axes", "accessattempt", add=403),
+    **admin_model("axes", "accesslog", add=403),
+    **admin_model("axes", "accessfailurelog", add=403),
     **admin_model("customers", "customer", delete=403),  # erase (GDPR) instead of deleting
     **admin_model("customers", "organization"),
     **admin_model("customers", "tag"),
@@ -359,6 +364,10 @@ def objects(make_user: Callable[..., User]) -> dict[str, Any]:
     ImportRowError.objects.create(job=job, line_number=2, reason="bad phone", raw={"phone": "12"})
     CustomFieldDefinition.objects.create(key="contract", label="Contract")
     Token.objects.create(user=staff)
+    seen = {"username": "ann", "ip_address": "203.0.113.7", "user_agent": "walk", "path_info": "/login/"}
+    AccessAttempt.objects.create(**seen, failures_since_start=5, get_data="", post_data="")
+    AccessFailureLog.objects.create(**seen, locked_out=True)
+    AccessLog.objects.create(**seen)
     interval = IntervalSchedule.objects.create(every=10, period=IntervalSchedule.SECONDS)
     CrontabSchedule.objects.create()
     SolarSchedule.objects.create(event="sunrise", latitude=0, longitude=0)

@@ -1,13 +1,18 @@
-"""Writes of the accounts app: role permissions and role assignment."""
+"""Writes of the accounts app: role permissions, role assignment, API tokens and the sign-in
+failure count."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from axes.utils import reset as axes_reset
 from django.apps import apps as django_apps
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
 
+from apps.accounts.authentication import token_is_expired
 from apps.accounts.models import User
 from apps.accounts.roles import Role
 
@@ -67,3 +72,27 @@ def user_create(
         username=username, password=password, first_name=first_name, last_name=last_name, email=email
     )
     return user_set_roles(user=user, roles=roles)
+
+
+@transaction.atomic
+def token_issue(*, user: User) -> Token:
+    """The user's API token: the current one while it is valid, a new one once it has expired
+    (settings.API_TOKEN_TTL). Locks the user's row, so two sign-ins at the same moment cannot
+    both replace an expired token (a user has one token)."""
+    list(User.objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True))
+    token = Token.objects.filter(user=user).first()
+    if token is not None and not token_is_expired(token, now=timezone.now()):
+        return token
+    if token is not None:
+        token.delete()
+    return Token.objects.create(user=user)
+
+
+def sign_in_failures_reset(*, username: str, ip_address: str | None) -> int:
+    """Forget the failed sign-ins counted for this username from this address (django-axes),
+    as a successful sign-in does; returns how many records went. The login page gets this from
+    axes itself (user_logged_in); the API token endpoint signs nobody into a session, so it
+    calls this."""
+    if ip_address is None:
+        return 0
+    return axes_reset(ip=ip_address, username=username)

@@ -39,11 +39,16 @@ class _EventConsumer(AsyncJsonWebsocketConsumer, ABC):
     roles: tuple[Role, ...] = ()
 
     async def connect(self) -> None:
+        # A refusal accepts first, then closes with its code: closing before accepting makes
+        # daphne refuse the handshake with HTTP 403, which the browser reports as a bare 1006,
+        # and the page (static/js/live.js) would retry forever instead of going to the login.
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
+            await self.accept()
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         if not await database_sync_to_async(has_role)(user, *self.roles):
+            await self.accept()
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.joined = self.groups_for(user)

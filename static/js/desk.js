@@ -43,6 +43,13 @@
     desk.addEventListener("live:reloaded", (event) => learn(event.target));
     learn(document);
 
+    // A reply that went through empties its form (it now shows in the conversation). Here rather
+    // than in an hx-on attribute: the Content-Security-Policy lets htmx eval nothing.
+    desk.addEventListener("htmx:afterRequest", (event) => {
+      const form = event.detail.elt;
+      if (event.detail.successful && form.matches && form.matches(".reply-form")) form.reset();
+    });
+
     desk.addEventListener("click", (event) => {
       const opener = event.target.closest("[data-open]");
       if (opener) open(Number(opener.dataset.open));

@@ -20,6 +20,10 @@ print(json.dumps({
     "engine": db["ENGINE"], "conn_max_age": db.get("CONN_MAX_AGE"), "options": db.get("OPTIONS", {}),
     "layer": settings.CHANNEL_LAYERS["default"]["BACKEND"], "cache": settings.CACHES["default"]["BACKEND"],
     "broker": settings.CELERY_BROKER_URL, "debug": settings.DEBUG,
+    "ssl_redirect": settings.SECURE_SSL_REDIRECT, "secure_cookies": settings.SESSION_COOKIE_SECURE,
+    "hsts": settings.SECURE_HSTS_SECONDS, "allowed_hosts": settings.ALLOWED_HOSTS,
+    "token_ttl_seconds": settings.API_TOKEN_TTL.total_seconds(),
+    "failure_limit": settings.AXES_FAILURE_LIMIT, "cooloff_seconds": settings.AXES_COOLOFF_TIME.total_seconds(),
 }))
 """
 
@@ -38,6 +42,13 @@ def _clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
             "CELERY_BROKER_URL",
             "DJANGO_ALLOW_ASYNC_UNSAFE",
             "DATABASE_PREPARE_THRESHOLD",
+            "SECURE_SSL_REDIRECT",
+            "SESSION_COOKIE_SECURE",
+            "CSRF_COOKIE_SECURE",
+            "SECURE_HSTS_SECONDS",
+            "API_TOKEN_TTL_HOURS",
+            "LOGIN_FAILURE_LIMIT",
+            "LOGIN_LOCKOUT_MINUTES",
         }
     }
     env.update({"DJANGO_SETTINGS_MODULE": "config.settings", "SWITCHBOARD_VAR_DIR": str(tmp_path / "var")})
@@ -52,19 +63,66 @@ def _probe(env: dict[str, str]) -> dict[str, object]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_no_variables_gives_embedded_defaults(tmp_path: Path) -> None:
-    result = _probe(_clean_env(tmp_path))
+def test_debug_true_alone_gives_the_embedded_developer_run(tmp_path: Path) -> None:
+    result = _probe(_clean_env(tmp_path, DEBUG="true"))  # what make run sets, and nothing else
 
     assert result["engine"] == "django.db.backends.sqlite3"
     assert "journal_mode=WAL" in result["options"]["init_command"]  # type: ignore[index]
     assert result["layer"] == "apps.core.layers.RelayChannelLayer"  # in-memory, relayed across processes
     assert result["broker"] == "filesystem://"
     assert result["debug"] is True
+    assert (result["ssl_redirect"], result["secure_cookies"], result["hsts"]) == (False, False, 0)
+    assert result["allowed_hosts"] == ["127.0.0.1", "localhost", "[::1]"]
+
+
+def test_with_nothing_set_it_refuses_to_start_and_says_how_to_run_locally(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=ROOT, env=_clean_env(tmp_path), capture_output=True, text=True
+    )
+
+    assert out.returncode != 0
+    assert "SECRET_KEY must be set when DEBUG is off (DEBUG defaults to off)" in out.stderr
+    assert "set DEBUG=true, as `make run` does" in out.stderr
+
+
+def test_debug_is_off_unless_set_and_the_strict_defaults_follow(tmp_path: Path) -> None:
+    result = _probe(_clean_env(tmp_path, SECRET_KEY="k" * 60))
+
+    assert result["debug"] is False
+    assert (result["ssl_redirect"], result["secure_cookies"], result["hsts"]) == (True, True, 31536000)
+    assert result["allowed_hosts"] == []
+
+
+def test_sign_in_throttling_and_token_lifetime_come_from_the_environment(tmp_path: Path) -> None:
+    defaults = _probe(_clean_env(tmp_path, DEBUG="true"))
+    chosen = _probe(
+        _clean_env(
+            tmp_path,
+            DEBUG="true",
+            LOGIN_FAILURE_LIMIT="3",
+            LOGIN_LOCKOUT_MINUTES="30",
+            API_TOKEN_TTL_HOURS="8",
+        )
+    )
+
+    assert (defaults["failure_limit"], defaults["cooloff_seconds"], defaults["token_ttl_seconds"]) == (
+        5,
+        15 * 60,
+        24 * 3600,
+    )
+    assert (chosen["failure_limit"], chosen["cooloff_seconds"], chosen["token_ttl_seconds"]) == (
+        3,
+        30 * 60,
+        8 * 3600,
+    )
 
 
 def test_database_and_redis_urls_switch_to_postgres_and_redis(tmp_path: Path) -> None:
     env = _clean_env(
-        tmp_path, DATABASE_URL="postgres://u:p@db.example:5432/crm", REDIS_URL="redis://cache:6379/1"
+        tmp_path,
+        DEBUG="true",
+        DATABASE_URL="postgres://u:p@db.example:5432/crm",
+        REDIS_URL="redis://cache:6379/1",
     )
 
     result = _probe(env)
@@ -82,10 +140,14 @@ def test_database_and_redis_urls_switch_to_postgres_and_redis(tmp_path: Path) ->
     [
         ("DATABASE_URL", "mysql://root@localhost/crm", "must be a postgres:// URL"),
         ("DEBUG", "perhaps", "perhaps"),
+        ("API_TOKEN_TTL_HOURS", "a day", "API_TOKEN_TTL_HOURS='a day' is not a whole number"),
+        ("API_TOKEN_TTL_HOURS", "0", "API_TOKEN_TTL_HOURS=0 must be at least 1"),
+        ("LOGIN_FAILURE_LIMIT", "-1", "LOGIN_FAILURE_LIMIT=-1 must be at least 1"),
+        ("LOGIN_LOCKOUT_MINUTES", "15m", "LOGIN_LOCKOUT_MINUTES='15m' is not a whole number"),
     ],
 )
 def test_malformed_variables_fail_loudly(tmp_path: Path, variable: str, value: str, message: str) -> None:
-    env = _clean_env(tmp_path, **{variable: value})
+    env = _clean_env(tmp_path, **({"DEBUG": "true"} | {variable: value}))
 
     out = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True)
 
@@ -95,7 +157,10 @@ def test_malformed_variables_fail_loudly(tmp_path: Path, variable: str, value: s
 
 def test_prepared_statements_can_be_turned_off_for_a_pooler(tmp_path: Path) -> None:
     env = _clean_env(
-        tmp_path, DATABASE_URL="postgres://u:p@db.example:5432/crm", DATABASE_PREPARE_THRESHOLD="none"
+        tmp_path,
+        DEBUG="true",
+        DATABASE_URL="postgres://u:p@db.example:5432/crm",
+        DATABASE_PREPARE_THRESHOLD="none",
     )
 
     assert _probe(env)["options"] == {"prepare_threshold": None}

@@ -146,7 +146,7 @@ def test_progress_polls_while_the_job_runs(client_for: Callable[[str | None], Cl
     progress = client_for("Admin").get(reverse("customers:import_progress", args=[job.pk]))
 
     assert b'hx-trigger="every 1s"' in progress.content
-    assert b"width: 40%" in progress.content
+    assert b'<progress class="progress" max="100" value="40">' in progress.content
 
 
 def test_error_report_download(client_for: Callable[[str | None], Client], finished_job: ImportJob) -> None:
