@@ -17,7 +17,7 @@ from tests.interactions.factories import make_agent, make_queue
 
 
 @pytest.mark.django_db
-def test_beat_expires_due_offers_every_second_and_the_other_timers_every_five() -> None:
+def test_beat_expires_due_offers_every_second_and_the_other_timers_and_the_dial_timer_every_five() -> None:
     schedule = {
         task.task: (task.interval.every, task.interval.period, task.enabled)  # type: ignore[union-attr]
         for task in PeriodicTask.objects.filter(task__startswith="apps.interactions.tasks.")
@@ -27,6 +27,7 @@ def test_beat_expires_due_offers_every_second_and_the_other_timers_every_five() 
         "apps.interactions.tasks.agents_presence_timeout": (5, "seconds", True),
         "apps.interactions.tasks.wrap_ups_expire_due": (5, "seconds", True),
         "apps.interactions.tasks.queues_overflow_due": (5, "seconds", True),
+        "apps.interactions.tasks.dials_expire_due": (5, "seconds", True),
     }
 
 
