@@ -56,16 +56,29 @@ class RolesByActionMixin:
     A method the route does not serve (GET on a POST-only action, PUT on a detail route) has no
     action; it then needs the roles of every action the route does serve, so a role that may not
     use the route at all is told 403 and only a role that may use it learns the method is wrong (405).
+    OPTIONS (DRF's metadata) describes a route to any role that may use one of its methods.
     """
 
     action_roles: Mapping[str, Iterable[Role]] = {}
 
     def get_permissions(self) -> list[BasePermission]:
         current = getattr(self, "action", None)
+        action_map: Mapping[str, str] = getattr(self, "action_map", {})
+        served = [set(self.action_roles[name]) for name in action_map.values()]
+        if current == "metadata":
+            # OPTIONS (DRF's metadata action) describes the route to whoever may use any of its
+            # methods. While it lists the forms of each method, DRF checks permissions again with
+            # the request's method swapped for that one: a form is shown only to its users.
+            request = getattr(self, "request", None)
+            method = request.method.lower() if request is not None and request.method else "options"
+            if method in action_map:
+                current = action_map[method]
+            else:
+                wanted = set.union(*served) if served else set()
+                return [HasRole.of(*(role for role in Role if role in wanted))()]
         if current is not None:
             wanted = set(self.action_roles[current])
         else:
-            served = [set(self.action_roles[name]) for name in getattr(self, "action_map", {}).values()]
             wanted = set.intersection(*served) if served else set()
         roles = tuple(role for role in Role if role in wanted)
         return [HasRole.of(*roles)()]

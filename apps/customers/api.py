@@ -26,6 +26,7 @@ from rest_framework.routers import BaseRouter
 
 from apps.accounts.models import User
 from apps.accounts.roles import Role
+from apps.core.api import ID_LOOKUP_PATTERN, id_param, parse_id
 from apps.core.permissions import AGENT_ROLES, CRM_ROLES, RolesByActionMixin
 from apps.customers.models import (
     ContactPoint,
@@ -69,21 +70,15 @@ def _actor(request: Request) -> User:
     return user
 
 
-def _int_param(request: Request, name: str) -> int | None:
-    raw = (request.query_params.get(name) or "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit():
-        raise serializers.ValidationError({name: [f"{name} must be an id."]})
-    return int(raw)
-
-
 # ---------------------------------------------------------------------------------------------
 # Serializers: shapes only. Normalization, uniqueness and every rule live in the services.
 # ---------------------------------------------------------------------------------------------
 
 
 class ContactPointSerializer(serializers.ModelSerializer[ContactPoint]):
+    # Blank for every kind but social handles: the schema says so (the model's choices do not).
+    network = serializers.ChoiceField(choices=SocialNetwork.choices, allow_blank=True, read_only=True)
+
     class Meta:
         model = ContactPoint
         fields = [
@@ -194,6 +189,24 @@ class CustomerWriteSerializer(serializers.Serializer[Customer]):
         required=False,
         help_text="Tag names (created when missing). On PATCH the customer gets exactly these tags.",
     )
+
+    def validate_external_id(self, value: str | None) -> str | None:
+        """Each external id names one customer (a unique constraint): say who holds it, as a 400
+        on the field, instead of letting the database refuse the write. The customer being
+        changed (context "customer") may keep its own."""
+        value = (value or "").strip() or None
+        if value is None:
+            return None
+        holders = Customer.objects.filter(external_id=value)
+        current = self.context.get("customer")
+        if current is not None:
+            holders = holders.exclude(pk=current.pk)
+        holder = holders.values_list("pk", flat=True).first()
+        if holder is not None:
+            raise serializers.ValidationError(
+                f"Customer #{holder} already has external id {value}; each customer needs its own."
+            )
+        return value
 
 
 class CustomerCreateSerializer(CustomerWriteSerializer):
@@ -395,6 +408,7 @@ class CustomerViewSet(
 ):
     queryset = Customer.objects.all()
     serializer_class = CustomerSerializer
+    lookup_value_regex = ID_LOOKUP_PATTERN
     filter_backends = [OrderingFilter]
     ordering_fields = ["updated_at", "created_at", "last_name"]
     http_method_names = ["get", "post", "patch", "head", "options"]
@@ -417,6 +431,10 @@ class CustomerViewSet(
             params = self.request.query_params.dict()
             if params.get("owner") == "me":
                 params["owner"] = str(self.request.user.pk)
+            elif (params.get("owner") or "").strip() not in {"", "none"}:
+                params["owner"] = str(parse_id(params["owner"], field="owner"))
+            if (params.get("organization") or "").strip():
+                params["organization"] = str(parse_id(params["organization"], field="organization"))
             return customer_filter(params, _customer_list_queryset())
         if self.action in {"retrieve", "partial_update"}:
             return _customer_list_queryset()
@@ -452,7 +470,7 @@ class CustomerViewSet(
 
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
         customer = self.get_object()
-        form = CustomerWriteSerializer(data=request.data, partial=True)
+        form = CustomerWriteSerializer(data=request.data, partial=True, context={"customer": customer})
         form.is_valid(raise_exception=True)
         data = form.validated_data
         changes = {name: data[name] for name in _PLAIN_CUSTOMER_FIELDS if name in data}
@@ -588,6 +606,7 @@ class ContactPointViewSet(
 ):
     queryset = ContactPoint.objects.all()
     serializer_class = ContactPointSerializer
+    lookup_value_regex = ID_LOOKUP_PATTERN
     filter_backends: list[type[Any]] = []
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     action_roles = {
@@ -602,7 +621,7 @@ class ContactPointViewSet(
         if getattr(self, "swagger_fake_view", False):
             return ContactPoint.objects.none()
         queryset = ContactPoint.objects.select_related("customer").order_by("customer_id", "kind", "id")
-        if self.action == "list" and (customer_id := _int_param(self.request, "customer")) is not None:
+        if self.action == "list" and (customer_id := id_param(self.request, "customer")) is not None:
             queryset = queryset.filter(customer_id=customer_id)
         return queryset
 
@@ -662,6 +681,7 @@ class NoteViewSet(
 ):
     queryset = Note.objects.all()
     serializer_class = NoteSerializer
+    lookup_value_regex = ID_LOOKUP_PATTERN
     filter_backends: list[type[Any]] = []
     http_method_names = ["get", "post", "head", "options"]
     action_roles = {"list": CRM_ROLES, "retrieve": CRM_ROLES, "create": AGENT_ROLES}
@@ -670,7 +690,7 @@ class NoteViewSet(
         if getattr(self, "swagger_fake_view", False):
             return Note.objects.none()
         queryset = Note.objects.select_related("author").order_by("-created_at", "-id")
-        if self.action == "list" and (customer_id := _int_param(self.request, "customer")) is not None:
+        if self.action == "list" and (customer_id := id_param(self.request, "customer")) is not None:
             queryset = queryset.filter(customer_id=customer_id)
         return queryset
 
@@ -693,6 +713,7 @@ class NoteViewSet(
 class ImportJobViewSet(RolesByActionMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[ImportJob]):
     queryset = ImportJob.objects.all()
     serializer_class = ImportJobSerializer
+    lookup_value_regex = ID_LOOKUP_PATTERN
     filter_backends: list[type[Any]] = []
     action_roles = {"retrieve": IMPORT_ROLES, "errors": IMPORT_ROLES}
 
