@@ -12,7 +12,7 @@ from dataclasses import asdict
 from typing import Any
 
 from django.db.models import Q, QuerySet
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -21,6 +21,7 @@ from rest_framework.routers import BaseRouter
 
 from apps.accounts.models import User
 from apps.accounts.roles import Role, has_role
+from apps.core.api import ID_LOOKUP_PATTERN, MAX_ID, choice_param, id_param
 from apps.core.permissions import AGENT_ROLES, CRM_ROLES, RolesByActionMixin
 from apps.customers.models import Customer
 from apps.interactions import selectors, services
@@ -74,7 +75,7 @@ class MessageCreateSerializer(serializers.Serializer):
 
 class InteractionSerializer(serializers.ModelSerializer):
     disposition: serializers.SlugRelatedField[Disposition] = serializers.SlugRelatedField(
-        slug_field="code", read_only=True
+        slug_field="code", read_only=True, allow_null=True
     )
     agent_username = serializers.CharField(source="agent.user.username", read_only=True, default=None)
     queue_opens_at = serializers.SerializerMethodField()
@@ -125,10 +126,20 @@ class InteractionSerializer(serializers.ModelSerializer):
 
 class TransferSerializer(serializers.Serializer):
     queue = serializers.IntegerField(
-        required=False, allow_null=True, default=None, help_text="Target queue id"
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=1,
+        max_value=MAX_ID,
+        help_text="Target queue id",
     )
     agent = serializers.IntegerField(
-        required=False, allow_null=True, default=None, help_text="Target agent id"
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=1,
+        max_value=MAX_ID,
+        help_text="Target agent id",
     )
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
@@ -142,7 +153,9 @@ class VoiceControlSerializer(serializers.Serializer):
 
 
 class ConferenceSerializer(serializers.Serializer):
-    agent = serializers.IntegerField(required=False, allow_null=True, default=None, help_text="Agent id")
+    agent = serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=1, max_value=MAX_ID, help_text="Agent id"
+    )
     number = serializers.CharField(required=False, allow_blank=True, default="", max_length=32)
 
 
@@ -208,6 +221,15 @@ class QueuePositionSerializer(serializers.Serializer):
     estimated_wait_seconds = serializers.IntegerField(allow_null=True)
 
 
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, enum=InteractionStatus.values),
+            OpenApiParameter("channel", str, enum=Channel.values),
+            OpenApiParameter("queue", int, description="Queue id."),
+        ]
+    )
+)
 class InteractionViewSet(
     RolesByActionMixin,
     mixins.ListModelMixin,
@@ -219,6 +241,7 @@ class InteractionViewSet(
     see all. Creating one enqueues it and routes it at once."""
 
     serializer_class = InteractionSerializer
+    lookup_value_regex = ID_LOOKUP_PATTERN
     action_roles = {
         "list": AGENT_ROLES,
         "retrieve": AGENT_ROLES,
@@ -249,10 +272,15 @@ class InteractionViewSet(
             .select_related("disposition", "agent__user", "queue")
             .order_by("-created_at", "-id")
         )
-        params = self.request.query_params
-        for name in ("status", "channel", "queue"):
-            if value := params.get(name):
-                queryset = queryset.filter(**{name: value})
+        if self.action == "list":
+            # Parsed before filtering: 'abc', '1.5' or an id no column holds is a 400 naming the
+            # filter, not a database error.
+            if (status_value := choice_param(self.request, "status", InteractionStatus.values)) is not None:
+                queryset = queryset.filter(status=status_value)
+            if (channel := choice_param(self.request, "channel", Channel.values)) is not None:
+                queryset = queryset.filter(channel=channel)
+            if (queue_id := id_param(self.request, "queue")) is not None:
+                queryset = queryset.filter(queue_id=queue_id)
         return queryset
 
     @extend_schema(request=InteractionCreateSerializer, responses={201: InteractionSerializer})
@@ -425,7 +453,7 @@ class InteractionViewSet(
         return Response(ParticipantSerializer(participant).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=ParticipantSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)
     def participants(self, request: Request, pk: str) -> Response:
         """Who is on the call besides its customer and agent now (participants who left are
         in the event rows)."""
@@ -445,7 +473,7 @@ class InteractionViewSet(
 
     @extend_schema(methods=["get"], responses=MessageSerializer(many=True))
     @extend_schema(methods=["post"], request=MessageCreateSerializer, responses={201: MessageSerializer})
-    @action(detail=True, methods=["get", "post"])
+    @action(detail=True, methods=["get", "post"], pagination_class=None)
     def messages(self, request: Request, pk: str) -> Response:
         interaction = self.get_object()
         if request.method == "GET":
@@ -490,6 +518,7 @@ class QueueViewSet(RolesByActionMixin, viewsets.ReadOnlyModelViewSet):
     """Queues with live stats: waiting, longest wait, service level today, agents."""
 
     serializer_class = QueueSerializer
+    lookup_value_regex = ID_LOOKUP_PATTERN
     action_roles = {"list": CRM_ROLES, "retrieve": CRM_ROLES}
     pagination_class = None
 
@@ -505,7 +534,7 @@ class QueueViewSet(RolesByActionMixin, viewsets.ReadOnlyModelViewSet):
 class AgentSerializer(serializers.ModelSerializer):
     username = serializers.CharField(source="user.username", read_only=True)
     not_ready_reason: serializers.SlugRelatedField[NotReadyReason] = serializers.SlugRelatedField(
-        slug_field="code", read_only=True
+        slug_field="code", read_only=True, allow_null=True
     )
 
     class Meta:
@@ -538,6 +567,7 @@ class AgentViewSet(RolesByActionMixin, viewsets.ReadOnlyModelViewSet):
     presence (available, not_ready with a reason, offline)."""
 
     serializer_class = AgentSerializer
+    lookup_value_regex = ID_LOOKUP_PATTERN
     action_roles = {"list": AGENT_ROLES, "retrieve": AGENT_ROLES, "state": AGENT_ROLES}
 
     def get_queryset(self) -> QuerySet[AgentProfile]:
@@ -582,6 +612,7 @@ class DispositionSerializer(serializers.ModelSerializer):
 
 class DispositionViewSet(RolesByActionMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = DispositionSerializer
+    lookup_value_regex = ID_LOOKUP_PATTERN
     action_roles = {"list": CRM_ROLES, "retrieve": CRM_ROLES}
     pagination_class = None
 
@@ -594,6 +625,7 @@ class ParticipantViewSet(RolesByActionMixin, viewsets.GenericViewSet):
     call's agent, a supervisor or an admin: the service decides)."""
 
     serializer_class = ParticipantSerializer
+    lookup_value_regex = ID_LOOKUP_PATTERN
     action_roles = {"leave": AGENT_ROLES}
 
     def get_queryset(self) -> QuerySet[InteractionParticipant]:
