@@ -84,3 +84,79 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         # is an object, so clients (and the schema) read one shape.
         response.data = {"detail": [str(item) for item in response.data]}
     return response
+
+
+# ---------------------------------------------------------------------------------------------
+# Schema: the error answers every operation really gives, so clients (and schemathesis in CI)
+# read them from /api/schema/ instead of discovering them.
+# ---------------------------------------------------------------------------------------------
+
+_ERROR = {
+    "type": "object",
+    "description": "detail: what went wrong and what to do; code: a stable name for domain errors.",
+    "properties": {
+        "detail": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+        "code": {"type": "string"},
+    },
+    "required": ["detail"],
+}
+_FIELD_ERRORS = {
+    "type": "object",
+    "description": "Each invalid field with its messages; 'detail' or 'non_field_errors' for the request "
+    "as a whole; 'code' for domain errors.",
+    "additionalProperties": {},
+}
+_ERROR_RESPONSES = {
+    "400": ("FieldErrors", "Invalid input: each field with what is wrong with it"),
+    "401": ("Error", "No credentials, or a token that is unknown or expired"),
+    "403": ("Error", "The user's role may not do this"),
+    "404": ("Error", "No such row (or one the user may not see), or a page past the last"),
+    "409": ("Error", "The row is not in a state that allows this (it changed meanwhile); nothing changed"),
+    "415": ("Error", "A body in a media type the operation does not read (see its request body)"),
+}
+_STATEFUL_PREFIXES = ("/api/v1/interactions/", "/api/v1/agents/", "/api/v1/participants/")
+"""Routes whose writes go through a state machine (offered, active, wrap-up; presence): any of
+them may find the row moved on and answer 409."""
+_LENIENT_QUERY = {"page", "page_size", "ordering"}
+"""Query parameters DRF reads leniently (a bad value is ignored or, for page, a 404)."""
+
+
+def _codes_for(path: str, method: str, operation: dict[str, Any]) -> list[str]:
+    query = {p["name"] for p in operation.get("parameters", []) if p.get("in") == "query"}
+    codes = []
+    if "requestBody" in operation or query - _LENIENT_QUERY:
+        codes.append("400")
+    if operation.get("security") != [{}] and operation.get("security"):
+        codes += ["401", "403"]
+    if "{" in path or "page" in query:
+        codes.append("404")
+    if method != "get" and path.startswith(_STATEFUL_PREFIXES):
+        codes.append("409")
+    if "requestBody" in operation:
+        codes.append("415")
+    return codes
+
+
+def schema_error_responses(
+    result: dict[str, Any], generator: Any, request: Any, public: bool
+) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook (SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]): add
+    the 4xx answers of each operation, with their JSON body, keeping any an operation declares."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas.setdefault("Error", _ERROR)
+    schemas.setdefault("FieldErrors", _FIELD_ERRORS)
+    for path, item in result.get("paths", {}).items():
+        for method, operation in item.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            for code in _codes_for(path, method, operation):
+                name, description = _ERROR_RESPONSES[code]
+                responses.setdefault(code, {"description": description})
+            for code, response in responses.items():
+                if str(code).startswith("4") and "content" not in response:
+                    name = "FieldErrors" if str(code) == "400" else "Error"
+                    response["content"] = {
+                        "application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}
+                    }
+    return result

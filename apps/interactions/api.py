@@ -27,6 +27,7 @@ from apps.customers.models import Customer
 from apps.interactions import selectors, services
 from apps.interactions.models import (
     AgentProfile,
+    CallOutcome,
     Channel,
     Direction,
     Disposition,
@@ -79,6 +80,8 @@ class InteractionSerializer(serializers.ModelSerializer):
     )
     agent_username = serializers.CharField(source="agent.user.username", read_only=True, default=None)
     queue_opens_at = serializers.SerializerMethodField()
+    # Blank until an outbound call reports how it went: the schema says so (the model's choices do not).
+    call_outcome = serializers.ChoiceField(choices=CallOutcome.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = Interaction
