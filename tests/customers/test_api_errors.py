@@ -4,6 +4,7 @@ a taken external id, ids beyond 64 bits, non-numeric filters, rows that do not e
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
@@ -243,3 +244,17 @@ def test_options_anonymous_is_a_401() -> None:
     response = APIClient().options(f"{API}/customers/")
 
     assert response.status_code == 401
+
+
+def test_list_filtered_by_organization_and_owner_runs_a_fixed_number_of_queries(
+    api_for: Callable[[str], APIClient], django_assert_max_num_queries: Callable[..., Any]
+) -> None:
+    for name in ("Lovelace", "Turing", "Hopper"):
+        _customer(name)
+    agent = api_for("Agent")
+
+    with django_assert_max_num_queries(8):
+        response = agent.get(f"{API}/customers/", {"owner": "none", "organization": "1"})
+
+    assert response.status_code == 200
+    assert response.json()["count"] == 0

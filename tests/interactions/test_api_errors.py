@@ -194,3 +194,28 @@ def test_options_on_agent_routes_is_a_403_for_a_marketer(make_user: Callable[...
     response = _client(make_user("Marketer")).options(f"{API}/interactions/")
 
     assert response.status_code == 403
+
+
+def test_filtered_list_runs_a_fixed_number_of_queries(
+    supervisor_api: APIClient, django_assert_max_num_queries: Any
+) -> None:
+    queue = make_queue(channels=["chat"])
+    for _ in range(3):
+        services.interaction_enqueue(actor=SYSTEM, queue=queue, channel="chat")
+
+    with django_assert_max_num_queries(8):
+        response = supervisor_api.get(
+            f"{API}/interactions/", {"queue": str(queue.pk), "status": "queued", "channel": "chat"}
+        )
+
+    assert response.status_code == 200
+    assert response.json()["count"] == 3
+
+
+def test_a_refused_filter_costs_no_listing_query(
+    supervisor_api: APIClient, django_assert_max_num_queries: Any
+) -> None:
+    with django_assert_max_num_queries(4):
+        response = supervisor_api.get(f"{API}/interactions/", {"queue": "abc"})
+
+    assert response.status_code == 400
