@@ -6,12 +6,16 @@ Bounded for a slow shared machine: a handful of examples per operation and gener
 derandomized (CI sees the same requests every run), no shrinking (a failure is reported as found,
 all failures of a run at once, grouped by operation and check).
 
-Authentication checks (`ignored_auth`): schemathesis sends each operation without the token and
-with a made-up one once it has seen a 2xx, and expects 401/403. Every API operation requires a
-token or a session, so a finding there is a real hole. The schema itself also lists
-`cookieAuth` (Django's session): the probes that drop the Authorization header send no session
-cookie either, so it needs no special case. `POST /api/v1/auth/token/` declares no security (it
-takes a username and password), so schemathesis rightly does not probe it.
+Authentication checks (`ignored_auth`): once an operation has answered 2xx, schemathesis sends
+it again without the token and with a made-up one and expects 401/403. Reviewed: every operation
+that answered 2xx refused both (401, DRF's token challenge); none serves a request without valid
+credentials, so nothing needed fixing. Not false positives but cases the check rightly skips:
+`POST /api/v1/auth/token/` declares no security (username and password are its credentials);
+`cookieAuth` (Django's session) is listed beside `tokenAuth`, and the probes send no session
+cookie either, so both schemes are covered by the same two probes.
+
+OPTIONS is in no operation of the schema, so schemathesis never sends it; a sweep here sends it
+to every route (DRF's metadata action answers it) and wants 200, 403 or 404.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import schemathesis
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
+from django.test import Client
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from rest_framework.authtoken.models import Token
@@ -50,7 +55,7 @@ from tests.interactions.factories import make_agent, make_queue
 # One rolled-back transaction, not committed ones: committing each request costs several times
 # the whole budget here. A write that leaves a foreign key to a missing row still fails the test:
 # Django checks deferred constraints when the test's transaction ends.
-pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+pytestmark = [pytest.mark.django_db, pytest.mark.fuzz]
 
 CHECKS = [
     not_a_server_error,
@@ -181,6 +186,19 @@ def _fuzz(schema: Any, headers: dict[str, str], ids: dict[str, int], report: Fuz
                 report.without_negative_data.add(operation.label)
 
 
+def _options_sweep(schema: Any, headers: dict[str, str], ids: dict[str, int], report: FuzzReport) -> None:
+    """OPTIONS on every route: the schema lists no OPTIONS operation, so schemathesis never sends
+    one, yet DRF answers it on each route (its metadata action) and clients do send it."""
+    client = Client(raise_request_exception=False, HTTP_AUTHORIZATION=headers["Authorization"])
+    for path in schema.raw_schema["paths"]:
+        url = path.replace("{id}", str(ids.get(_resource(path), 1)))
+        response = client.options(url)
+        report.requests += 1
+        if response.status_code not in {200, 403, 404}:
+            report.occurrences["OPTIONS"] += 1
+            report.failures[(f"OPTIONS {path}", "OPTIONS")] = f"answered {response.status_code}"
+
+
 @pytest.mark.parametrize("role", ["admin", "agent", "marketer"])
 def test_api_answers_every_generated_request_as_its_schema_documents(
     role: str, wsgi_app: WSGIHandler, fuzz_data: dict[str, Any]
@@ -191,8 +209,9 @@ def test_api_answers_every_generated_request_as_its_schema_documents(
     schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", wsgi_app, headers=headers)
     report = FuzzReport()
 
-    # When schemathesis sends generated requests to every operation
+    # When schemathesis sends generated requests to every operation, and OPTIONS goes to each route
     _fuzz(schema, headers, fuzz_data["ids"], report)
+    _options_sweep(schema, headers, fuzz_data["ids"], report)
 
     # Then no check failed anywhere
     print(
