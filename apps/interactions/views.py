@@ -254,7 +254,7 @@ def _panel_context(request: HttpRequest, interaction: Interaction) -> dict[str, 
         context["contact_points"] = list(
             ContactPoint.objects.filter(customer=customer).order_by("kind", "-is_primary", "value")
         )
-        context["timeline"] = customer_timeline(customer, limit=SCREEN_POP_TIMELINE)
+        context["timeline"] = customer_timeline(customer, viewer=user, limit=SCREEN_POP_TIMELINE)
     if mine and interaction.status in (InteractionStatus.ACTIVE, InteractionStatus.WRAP_UP):
         context["dispositions"] = dispositions_for(interaction)
         context["transfer_queues"] = (
