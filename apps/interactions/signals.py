@@ -102,10 +102,11 @@ def event_announce(
 ) -> None:
     """Send the row's signal (if any) after commit. `interaction`: the row's interaction as the
     change left it (its disposition); `version`: its version right after this row's change;
-    `actor`: who acted, when the caller knows better than the row (None: the row's user, else
-    SYSTEM, looked up only when somebody listens)."""
+    `actor`: who acted, when the caller knows better than the row (None: the row's user, looked
+    up after commit, else SYSTEM). Nothing is scheduled when the signal has no receivers."""
     signal = event_signal(row)
-    if signal is None:
+    # Nobody listening (no higher app installed): routing's hot path pays for no callback.
+    if signal is None or not signal.has_listeners(sender=Interaction):
         return
     kwargs: dict[str, Any] = {
         "interaction_id": row.interaction_id,
@@ -119,8 +120,6 @@ def event_announce(
     actor_id = row.actor_id
 
     def send() -> None:
-        if not signal.has_listeners(sender=Interaction):
-            return
         try:
             kwargs["actor"] = actor if actor is not None else _actor_of(actor_id)
         except Exception:  # a lookup failure loses the announcement, never the commit's others
