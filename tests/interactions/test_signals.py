@@ -150,6 +150,23 @@ def test_a_rejected_offer_sends_nothing_until_it_is_offered_again(sent: Recorder
     assert sent.kwargs("offered") == _expected(interaction, "offered", 4, second.pk, signals.ROUTING)
 
 
+def test_a_direct_transfer_sends_offered_to_the_chosen_agent(sent: Recorder, supervisor: Any) -> None:
+    queue = make_queue(channels=["chat"])
+    first = make_agent(queue)
+    interaction = services.interaction_enqueue(actor=SYSTEM, queue=queue, channel="chat")
+    services.interaction_accept(actor=first.user, interaction_id=interaction.pk)
+    chosen = make_agent()
+    sent.clear()
+
+    services.interaction_transfer(actor=supervisor, interaction_id=interaction.pk, to_agent_id=chosen.pk)
+
+    assert sent.names() == ["offered"]
+    interaction.refresh_from_db()
+    assert sent.kwargs("offered") == _expected(
+        interaction, "offered", interaction.version, chosen.pk, signals.ROUTING
+    )
+
+
 def test_an_abandoned_offer_sends_abandoned_with_the_agent_it_was_offered_to(
     sent: Recorder, supervisor: Any
 ) -> None:
@@ -245,19 +262,28 @@ def test_a_receiver_that_raises_breaks_neither_the_service_nor_the_other_receive
     interaction = services.interaction_enqueue(actor=SYSTEM, queue=queue, channel="chat")
     sent.clear()
 
+    later: list[int] = []
+
     def broken(sender: Any, **kwargs: Any) -> None:
         raise ValueError("a listener's bug")
 
+    def after_the_broken_one(sender: Any, interaction_id: int, **kwargs: Any) -> None:
+        later.append(interaction_id)
+
+    # Receivers run in the order connected: the broken one before the last.
     signals.interaction_accepted.connect(broken, sender=Interaction, weak=False)
+    signals.interaction_accepted.connect(after_the_broken_one, sender=Interaction, weak=False)
     try:
         with caplog.at_level(logging.ERROR, logger="apps.interactions.signals"):
             accepted = services.interaction_accept(actor=agent.user, interaction_id=interaction.pk)
     finally:
         signals.interaction_accepted.disconnect(broken, sender=Interaction)
+        signals.interaction_accepted.disconnect(after_the_broken_one, sender=Interaction)
 
     assert accepted.status == InteractionStatus.ACTIVE
     assert Interaction.objects.get(pk=interaction.pk).status == InteractionStatus.ACTIVE
     assert sent.names() == ["accepted"]
+    assert later == [interaction.pk]
     failures = [r for r in caplog.records if r.name == "apps.interactions.signals"]
     assert len(failures) == 1
     assert f"interaction #{interaction.pk}" in failures[0].getMessage()
