@@ -211,3 +211,25 @@ def test_the_timelines_queries_do_not_grow_with_interactions(
 
     shown = html.count("More of the same")
     assert shown == {"Agent": 5, "Supervisor": 10, "Admin": 10, "Marketer": 0}[role]
+
+
+def test_the_agents_screen_pop_follows_the_same_rule(given: Given) -> None:
+    # Given an email of the customer's with the billing agent now
+    current = Interaction.objects.create(
+        customer=given.customer,
+        queue=given.billing.queue,
+        agent=given.billing_agent,
+        channel="email",
+        status=InteractionStatus.ACTIVE,
+        version=3,
+    )
+
+    # When the agent opens it on the desk
+    panel = _html(_login(given.billing_agent.user), f"/desk/interactions/{current.pk}/")
+
+    # Then the customer's history shows their queue's past in full, the other queue's as a contact
+    assert "Invoice copy" in panel
+    assert "Refund promised" in panel
+    assert "Cancel my plan" not in panel
+    assert "Angry about the fees" not in panel  # (the queue's name is in the transfer menu)
+    assert CONTACT in panel
