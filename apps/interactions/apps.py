@@ -45,3 +45,7 @@ class InteractionsConfig(AppConfig):
         user_logged_out.connect(
             signals.agent_offline_on_logout, dispatch_uid="interactions.agent_offline_on_logout"
         )
+        # Customer merges and erasures reach the interactions (inside their transaction).
+        from apps.interactions import receivers
+
+        receivers.connect()
