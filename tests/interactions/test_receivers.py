@@ -4,10 +4,11 @@ erasure (personal data scrubbed, statistics kept), and inbound contacts from era
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 
 from apps.accounts.models import User
@@ -48,22 +49,29 @@ def _customer(actor: User, first_name: str, phone: str) -> Customer:
     )
 
 
-def _drain(channel: str) -> list[dict[str, Any]]:
-    """The event payloads `channel` received once everything published is sent."""
+def _wallboard_hears(action: Callable[[], object]) -> list[dict[str, Any]]:
+    """The event payloads a wallboard socket receives while `action` runs and commits. One event
+    loop for the whole listen: the Redis layer's connections belong to the loop that made them."""
     layer = get_channel_layer()
     assert layer is not None
-    assert events.flush()
 
-    async def drain() -> list[dict[str, Any]]:
+    def act() -> None:
+        action()
+        assert events.flush()
+
+    async def listen() -> list[dict[str, Any]]:
+        channel = await layer.new_channel()
+        await layer.group_add(events.WALLBOARD_GROUP, channel)
+        await sync_to_async(act)()
         payloads: list[dict[str, Any]] = []
         while True:
             try:
-                message = await asyncio.wait_for(layer.receive(channel), timeout=0.3)
+                message = await asyncio.wait_for(layer.receive(channel), timeout=0.5)
             except TimeoutError:
                 return payloads
             payloads.extend(message["payloads"] if message["type"] == "event.batch" else [message["payload"]])
 
-    return async_to_sync(drain)()
+    return async_to_sync(listen)()
 
 
 # --- Merge ---
@@ -103,18 +111,16 @@ def test_merge_tells_the_wallboard_about_open_interactions_after_commit(
     waiting = interaction_enqueue(queue=queue, channel="chat", customer=duplicate, actor=SYSTEM)
     left = interaction_enqueue(queue=queue, channel="chat", customer=duplicate, actor=SYSTEM)
     left = interaction_abandon(actor=supervisor, interaction_id=left.pk)
-    layer = get_channel_layer()
-    assert layer is not None
-    wallboard = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(events.WALLBOARD_GROUP, wallboard)
-    _drain(wallboard)
 
-    # When they are merged (and the transaction commits)
-    with django_capture_on_commit_callbacks(execute=True):
-        customer_merge(actor=supervisor, survivor=survivor, duplicate=duplicate)
+    def merge() -> None:
+        # When they are merged (and the transaction commits)
+        with django_capture_on_commit_callbacks(execute=True):
+            customer_merge(actor=supervisor, survivor=survivor, duplicate=duplicate)
+
+    heard = _wallboard_hears(merge)
 
     # Then the wallboard hears of the open chat's new version only
-    got = [(p["kind"], p["id"], p["version"], p["status"]) for p in _drain(wallboard)]
+    got = [(p["kind"], p["id"], p["version"], p["status"]) for p in heard]
     assert got == [("interaction", waiting.pk, waiting.version + 1, "queued")]
     assert left.pk not in {p[1] for p in got}
 
