@@ -7,10 +7,11 @@ undoes it. Connected in InteractionsConfig.ready().
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import models
-from django.db.models import F
+from django.db.models import F, Q
 
 from apps.interactions import events
 from apps.interactions.models import (
@@ -82,13 +83,21 @@ def on_customer_merged(
     _publish_open(moved)
 
 
-def on_customer_erased(sender: type[models.Model], *, customer_id: int, **kwargs: Any) -> None:
+def on_customer_erased(
+    sender: type[models.Model], *, customer_id: int, contact_values: Iterable[str] = (), **kwargs: Any
+) -> None:
     """Scrub what the contact center holds about the erased customer and keep the rows, so
     statistics still count them: times, durations, statuses, outcomes, dispositions, queue and
     agent stay; the contact as received, the subject, the notes, the caller id shown, every
     message's text, sender, attachments and provider id, the outside numbers on its calls and
-    every personal text in its event log go."""
-    ids = list(Interaction.objects.filter(customer_id=customer_id).values_list("pk", flat=True))
+    every personal text in its event log go. The same goes for interactions linked to nobody
+    whose contact is one of the erased contact points (`contact_values`, normalized: an
+    outbound call to the number before it was the customer's)."""
+    linked = Q(customer_id=customer_id)
+    values = [value for value in contact_values if value]
+    if values:
+        linked |= Q(customer__isnull=True, contact__in=values)
+    ids = list(Interaction.objects.filter(linked).values_list("pk", flat=True))
     if not ids:
         return
     Interaction.objects.filter(pk__in=ids).update(

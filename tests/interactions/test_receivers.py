@@ -252,6 +252,33 @@ def test_erasure_leaves_other_customers_interactions_alone(supervisor: User, age
     assert (row.contact, row.subject, row.version) == ("+14155550134", "Grace's order", theirs.version)
 
 
+def test_erasure_scrubs_calls_to_their_number_made_before_it_was_theirs(
+    supervisor: User, agent: User
+) -> None:
+    # Given calls placed to two numbers nobody had yet, then a customer who has the first one
+    queue = make_queue(channels=["voice"])
+    before = interaction_originate(actor=supervisor, queue=queue, to_number=PHONE, subject="Cold call")
+    stranger = interaction_originate(
+        actor=supervisor, queue=queue, to_number="+14155550134", subject="Cold call"
+    )
+    assert (before.customer_id, stranger.customer_id) == (None, None)
+    customer = _customer(agent, "Ada", PHONE)
+
+    # When the customer is erased
+    customer_erase(actor=supervisor, customer=customer)
+
+    # Then the call to their number keeps no trace of it; the stranger's call is untouched
+    assert Interaction.objects.filter(pk=before.pk).values_list("contact", "subject").get() == ("", "")
+    assert Interaction.objects.filter(pk=stranger.pk).values_list("contact", "subject").get() == (
+        "+14155550134",
+        "Cold call",
+    )
+    assert PHONE[1:] not in str(
+        list(InteractionEvent.objects.filter(interaction_id=before.pk).values_list("data"))
+    )
+    assert Interaction.objects.get(pk=before.pk).customer_id is None
+
+
 # --- Inbound contacts after erasure ---
 
 

@@ -178,8 +178,9 @@ def customer_erase(*, actor: Actor, customer: Customer) -> Customer:
     from it stays anonymous.
 
     Locks the customer row (SELECT ... FOR UPDATE). Idempotent: erasing an erased customer
-    changes nothing. Sends `customer_erased` (customer_id, actor) inside the transaction so
-    later apps scrub their own personal data in it (a receiver that fails rolls the erasure
+    changes nothing. Sends `customer_erased` (customer_id, actor, and contact_values: the erased
+    contact points' normalized values) inside the transaction so later apps scrub their own
+    personal data in it (a receiver that fails rolls the erasure
     back); audited as "customer.erase" with counts only, never personal data.
     """
     require_actor(actor)
@@ -234,5 +235,13 @@ def customer_erase(*, actor: Actor, customer: Customer) -> Customer:
         obj=locked,
         data={"contact_points_deleted": contact_points_deleted, "notes_deleted": notes_deleted},
     )
-    customer_erased.send(sender=Customer, customer_id=locked.pk, actor=actor)
+    # contact_values: the erased contact points, normalized, so a receiver can also scrub what it
+    # holds under them without a link to the customer (an outbound call to the number, made
+    # before the number was the customer's); nothing else keeps them once this commits.
+    customer_erased.send(
+        sender=Customer,
+        customer_id=locked.pk,
+        actor=actor,
+        contact_values=sorted(value for _, value, _ in erased_values),
+    )
     return locked
