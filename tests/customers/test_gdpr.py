@@ -374,3 +374,16 @@ def test_erasure_leaves_none_of_the_persons_values_in_any_row(supervisor: User, 
     assert _leftovers() == []
     # and the register knows each of their contact points
     assert ErasedContact.objects.count() == 4
+
+
+def test_export_without_actor_is_refused_and_a_system_export_is_named(agent: User) -> None:
+    customer = _customer(agent)
+
+    with pytest.raises(NotAllowed):
+        customer_export_personal_data(actor=None, customer=customer)  # type: ignore[arg-type]
+    assert not AuditEntry.objects.filter(action="customer.gdpr_export").exists()
+
+    data = customer_export_personal_data(actor=SystemActor("access request job"), customer=customer)
+
+    assert data["profile"]["first_name"] == "Ada"
+    assert AuditEntry.objects.get(action="customer.gdpr_export").data == {"system": "access request job"}
