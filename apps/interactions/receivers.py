@@ -25,7 +25,7 @@ from apps.interactions.models import (
 # Event data an erased customer's interactions keep: the texts that are codes of ours (an
 # outcome, a disposition code, a monitoring mode, a gateway command), never a number, an
 # address, a provider's reason or a note. Numbers, flags, ids and times (ISO strings under
-# the *_at keys) stay, so reports replay the events as before.
+# *_at keys) stay, so reports replay the events as before.
 _KEPT_EVENT_TEXT = frozenset(
     {
         "outcome",
@@ -39,18 +39,17 @@ _KEPT_EVENT_TEXT = frozenset(
         "status",
         "channel",
         "direction",
-        "opens_at",
     }
 )
 
 
 def _scrubbed(data: Any) -> Any:
-    """`data` without personal text: strings survive only under _KEPT_EVENT_TEXT keys."""
+    """`data` without personal text: strings survive only under _KEPT_EVENT_TEXT and *_at keys."""
     if isinstance(data, dict):
         kept: dict[str, Any] = {}
         for key, value in data.items():
             if isinstance(value, str):
-                if key in _KEPT_EVENT_TEXT:
+                if key in _KEPT_EVENT_TEXT or key.endswith("_at"):
                     kept[key] = value
             elif isinstance(value, dict | list):
                 kept[key] = _scrubbed(value)

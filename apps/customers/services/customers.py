@@ -345,7 +345,9 @@ def contact_point_update(
     hands primary to the oldest other point of the kind, and the only point of its kind stays
     primary (ValidationError on is_primary). Raises InvalidContact for a value that does not
     normalize, ContactPointTaken when the new value belongs to another customer (a duplicate to
-    merge), ContactErased when it belongs to a person whose data was erased, ValidationError on value when the customer already has it on another point.
+    merge), ContactErased when it belongs to a person whose data was erased (re-adding them is
+    contact_point_add with consent confirmed), ValidationError on value when the customer
+    already has it on another point.
 
     Locks: every contact point of the customer of that kind (SELECT ... FOR UPDATE, in id order),
     so two primary changes of one customer queue up and never leave two primaries. Audited as

@@ -43,7 +43,8 @@ def customer_export_personal_data(*, actor: Actor, customer: Customer) -> dict[s
     audit history. Needs customers.export_customer (NotAllowed otherwise; a SystemActor may
     export, None is refused). Audited as "customer.gdpr_export"."""
     require_actor(actor)
-    if not is_system(actor) and not actor.has_perm("customers.export_customer"):  # type: ignore[union-attr]
+    allowed = isinstance(actor, User) and actor.has_perm("customers.export_customer")
+    if not (is_system(actor) or allowed):
         raise NotAllowed("You are not allowed to export customer data.")
     customer = Customer.objects.select_related("organization", "owner").get(pk=customer.pk)
     organization = customer.organization
@@ -180,11 +181,12 @@ def customer_erase(*, actor: Actor, customer: Customer) -> Customer:
     Locks the customer row (SELECT ... FOR UPDATE). Idempotent: erasing an erased customer
     changes nothing. Sends `customer_erased` (customer_id, actor, and contact_values: the erased
     contact points' normalized values) inside the transaction so later apps scrub their own
-    personal data in it (a receiver that fails rolls the erasure
-    back); audited as "customer.erase" with counts only, never personal data.
+    personal data in it (a receiver that fails rolls the erasure back); audited as
+    "customer.erase" with counts only, never personal data.
     """
     require_actor(actor)
-    if not is_system(actor) and not actor.has_perm("customers.erase_customer"):  # type: ignore[union-attr]
+    allowed = isinstance(actor, User) and actor.has_perm("customers.erase_customer")
+    if not (is_system(actor) or allowed):
         raise NotAllowed("You are not allowed to erase customers.")
     locked = Customer.objects.select_for_update().get(pk=customer.pk)
     if locked.is_erased:
