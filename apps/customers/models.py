@@ -276,3 +276,18 @@ class ImportRowError(models.Model):
 
     def __str__(self) -> str:
         return f"line {self.line_number}: {self.reason}"
+
+
+class ErasedContact(models.Model):
+    """A contact point of a person whose personal data was erased, kept only as a keyed one-way
+    hash (apps.customers.erasure): enough to recognize the value when it comes back (a later
+    create, an import, an inbound contact), never enough to read it back."""
+
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    erased_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-erased_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"erased contact {self.digest[:12]}…"

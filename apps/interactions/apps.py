@@ -51,3 +51,7 @@ class InteractionsConfig(AppConfig):
         post_save.connect(
             signals.event_saved, sender=InteractionEvent, dispatch_uid="interactions.event_saved"
         )
+        # Customer merges and erasures reach the interactions (inside their transaction).
+        from apps.interactions import receivers
+
+        receivers.connect()
