@@ -12,6 +12,7 @@ from apps.core.actors import SystemActor
 from apps.interactions import acd, events
 from apps.interactions.models import (
     QUEUED_AFTER_HOURS,
+    AgentProfile,
     Disposition,
     DispositionCategory,
     Interaction,
@@ -62,24 +63,32 @@ def interaction_offer_expire(*, interaction_id: int, version: int | None = None)
             return False
         seen = offer_was_seen(interaction)
         back_to_queue(interaction, agent, "offer_timeout", now, OFFER_TIMER)
-        if agent.presence != Presence.AVAILABLE:
-            return True
-        unseen = 0 if seen else agent.unseen_offers + 1
-        missed = seen or unseen >= UNSEEN_OFFERS_LIMIT
-        if missed:
-            reason, _ = NotReadyReason.objects.get_or_create(
-                code=NO_ANSWER_REASON, defaults={"label": "No answer (missed offer)"}
-            )
-            agent.presence = Presence.NOT_READY
-            agent.not_ready_reason = reason
-            unseen = 0
-        if missed or unseen != agent.unseen_offers:
-            agent.unseen_offers = unseen
-            agent.save(update_fields=["presence", "not_ready_reason", "unseen_offers"])
-        if missed:
-            acd.agent_refresh_state(agent, now)
-            events.agent_changed(agent)
+        if agent.presence == Presence.AVAILABLE:
+            _count_missed(agent, seen)
+        acd.agent_refresh_state(agent, now)
+        events.agent_changed(agent)
+        if agent.presence == Presence.AVAILABLE:
+            # Still available with a slot free again: the next waiting interaction (routing
+            # does not offer this one to them again, offer_timeout counts as a refusal).
+            acd.after_commit(acd.agent_look, agent.pk)
     return True
+
+
+def _count_missed(agent: AgentProfile, seen: bool) -> None:
+    """The (locked, available) agent let an offer time out: not ready (no answer) if their page
+    showed it or if it is the UNSEEN_OFFERS_LIMIT-th unseen one in a row."""
+    unseen = 0 if seen else agent.unseen_offers + 1
+    if seen or unseen >= UNSEEN_OFFERS_LIMIT:
+        reason, _ = NotReadyReason.objects.get_or_create(
+            code=NO_ANSWER_REASON, defaults={"label": "No answer (missed offer)"}
+        )
+        agent.presence = Presence.NOT_READY
+        agent.not_ready_reason = reason
+        agent.unseen_offers = 0
+        agent.save(update_fields=["presence", "not_ready_reason", "unseen_offers"])
+    elif unseen != agent.unseen_offers:
+        agent.unseen_offers = unseen
+        agent.save(update_fields=["unseen_offers"])
 
 
 def offers_expire_due(*, now: dt.datetime | None = None) -> int:
