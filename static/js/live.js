@@ -105,8 +105,8 @@
   // browser tests use them to drop the connection at a moment of their choosing).
   const link = { socket: null, suspended: false, reopen: null };
 
-  // heartbeatEvery(): milliseconds until the next heartbeat (asked after each one, so the page
-  // may beat faster while it waits for work); onHeartbeat(answer): the server's answer.
+  // heartbeatEvery(): milliseconds between heartbeats, asked every second (the page may beat
+  // faster while it waits for work); onHeartbeat(answer): the server's answer.
   function connect({ path, onOpen, onEvent, onHeartbeat, heartbeatEvery }) {
     const status = document.getElementById("live-status");
     let delay = 1000;
@@ -127,12 +127,14 @@
         show("live", "Live");
         // Hidden tabs are throttled to about one timer a minute; presence times out only after
         // minutes without a heartbeat, so a throttled tab stays signed in.
-        const beat = () => {
-          if (socket.readyState !== WebSocket.OPEN) return;
+        // Checked every second against every(), which may change at any time (the agent goes
+        // available: the next heartbeat is due within seconds, not at the end of a long wait).
+        let lastBeat = Date.now();
+        heartbeat = setInterval(() => {
+          if (socket.readyState !== WebSocket.OPEN || Date.now() - lastBeat < every()) return;
+          lastBeat = Date.now();
           socket.send(JSON.stringify({ type: "heartbeat" }));
-          heartbeat = setTimeout(beat, every());
-        };
-        heartbeat = setTimeout(beat, every());
+        }, 1000);
         onOpen();
       });
       socket.addEventListener("message", (message) => {
@@ -146,7 +148,7 @@
         else if (onHeartbeat) onHeartbeat(data);
       });
       socket.addEventListener("close", (event) => {
-        clearTimeout(heartbeat);
+        clearInterval(heartbeat);
         if (event.code === 4401) {
           window.location.reload(); // signed out: the page sends the user to the login
           return;
