@@ -240,14 +240,12 @@ def test_a_wrap_up_past_its_time_closes_where_a_disposition_is_required_with_the
     assert interaction.status == InteractionStatus.CLOSED
     assert interaction.closed_at == later
     assert interaction.disposition is not None
-    assert (
-        interaction.disposition.code,
-        interaction.disposition.label,
-        interaction.disposition.is_final,
-    ) == (
+    timed_out = interaction.disposition
+    assert (timed_out.code, timed_out.label, timed_out.is_final, timed_out.is_active) == (
         "wrap-up-timeout",
         "Wrap-up timed out",
         False,
+        False,  # not in the agents' list: only the timer records it
     )
     event = interaction.events.order_by("id").last()
     assert event is not None

@@ -108,8 +108,8 @@ def offers_expire_due(*, now: dt.datetime | None = None) -> int:
 def interaction_wrap_up_expire(*, interaction_id: int, now: dt.datetime | None = None) -> bool:
     """Close a wrap-up whose timer ran out. Where the queue requires a disposition and the agent
     chose none, the interaction closes with the system's "Wrap-up timed out" disposition
-    (category other, not final: the outcome is unknown), so reports tell it from an agent's
-    choice; the agent's slot is free again either way. Idempotent; returns whether it closed the
+    (category other, not final: the outcome is unknown; inactive, so no agent chooses it), so
+    reports tell it from an agent's choice; the agent's slot is free again either way. Idempotent; returns whether it closed the
     interaction. Locks: the agent, then the interaction."""
     now = now or timezone.now()
     with transaction.atomic():
@@ -146,8 +146,15 @@ def interaction_wrap_up_expire(*, interaction_id: int, now: dt.datetime | None =
 
 def _wrap_up_timeout_disposition() -> Disposition:
     code, label = WRAP_UP_TIMEOUT_DISPOSITION
+    # Inactive: the system records it, no agent picks it from the desk's list.
     disposition, _ = Disposition.objects.get_or_create(
-        code=code, defaults={"label": label, "category": DispositionCategory.OTHER, "is_final": False}
+        code=code,
+        defaults={
+            "label": label,
+            "category": DispositionCategory.OTHER,
+            "is_final": False,
+            "is_active": False,
+        },
     )
     return disposition
 
