@@ -149,3 +149,39 @@ def test_the_desk_pops_an_offer_whose_websocket_message_was_lost(
     assert _wait_until(desk, lambda: Interaction.objects.get(pk=second["id"]).offer_seen_at is not None, 5)
     assert desk.evaluate("window.__notReloaded === true")
     context.close()
+
+
+def test_a_wrap_up_past_its_time_says_closing_instead_of_counting_an_overrun(
+    daphne: Any, chromium: Any, make_user: Callable[..., User]
+) -> None:
+    """The timers close it within seconds (no beat runs here, so it stays): what the desk shows
+    meanwhile is that it is closing, never a "+31s over" that keeps growing."""
+    # Given an agent in a chat whose queue gives one second of wrap-up
+    queue = Queue.objects.create(
+        name="Support", channels=["chat"], auto_accept=True, wrap_up_seconds=1, disposition_required=True
+    )
+    agent_user = make_user("Agent", username="amy", password=PASSWORD)
+    agent_profile_for(user=agent_user).queues.add(queue)
+    token = Token.objects.create(user=make_user("Supervisor")).key
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000}, locale="en-US")
+    desk = context.new_page()
+    desk.set_default_timeout(15_000)
+    sign_in(desk, daphne.origin, "amy")
+    desk.wait_for_selector("#live-status[data-state=live]")
+    desk.select_option("#presence-select", "available")
+    desk.wait_for_selector("#my-state:text('Available')")
+    created = _create_chat(daphne.origin, token, queue)
+    assert created["status"] == "active"
+    desk.locator(f"#panel [data-interaction='{created['id']}'] .status-active").wait_for()
+
+    # When the agent ends the chat and lets the wrap-up time run out
+    desk.get_by_role("button", name="End live chat").click()
+    desk.locator(".wrap-up-form").wait_for()
+    countdowns = desk.locator(".countdown[data-expires]")
+    desk.wait_for_timeout(2500)
+
+    # Then each countdown says the wrap-up is closing, and still does a few seconds later
+    assert countdowns.all_inner_texts() == ["closing…", "closing…"]  # the work list and the panel
+    desk.wait_for_timeout(2000)
+    assert countdowns.all_inner_texts() == ["closing…", "closing…"]
+    context.close()
