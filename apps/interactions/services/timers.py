@@ -106,11 +106,12 @@ def offers_expire_due(*, now: dt.datetime | None = None) -> int:
 
 
 def interaction_wrap_up_expire(*, interaction_id: int, now: dt.datetime | None = None) -> bool:
-    """Close a wrap-up whose timer ran out. Where the queue requires a disposition and the agent
-    chose none, the interaction closes with the system's "Wrap-up timed out" disposition
-    (category other, not final: the outcome is unknown; inactive, so no agent chooses it), so
-    reports tell it from an agent's choice; the agent's slot is free again either way. Idempotent; returns whether it closed the
-    interaction. Locks: the agent, then the interaction."""
+    """Close a wrap-up whose timer ran out, in every queue: a wrap-up that never ends holds the
+    agent's slot for good. Where the queue requires a disposition and the agent chose none, it
+    closes with the system's "Wrap-up timed out" disposition (category other; not final, as the
+    outcome is unknown; inactive, so no agent chooses it), which reports tell from an agent's
+    choice. Idempotent; returns whether it closed the interaction. Locks: the agent, then the
+    interaction."""
     now = now or timezone.now()
     with transaction.atomic():
         agent, interaction = lock_agent_then_interaction(interaction_id)
