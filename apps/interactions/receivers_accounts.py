@@ -12,8 +12,9 @@ SIGN_OUT = SystemActor("sign-out")
 
 def agent_offline_on_logout(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     """Signing out is the one thing besides a presence timeout that takes an agent offline: a
-    closed or hidden tab is not (see services.agents_presence_timeout). Work already offered or
-    accepted stays with the agent (an offer times out and moves on as usual)."""
+    closed or hidden tab is not (see services.agents_presence_timeout). Offers still ringing go
+    back to their queue (the agent is no longer there to answer them); accepted work stays with
+    the agent."""
     if user is None:
         return
     from apps.interactions.services import agent_set_presence
