@@ -20,6 +20,24 @@ ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
 csv.field_size_limit(1024 * 1024)
 
 
+# What makes Excel, LibreOffice or Google Sheets evaluate a cell ("=HYPERLINK(...)", "@SUM(...)",
+# "+cmd|..."): our CSV exports write such cells with a leading apostrophe, which spreadsheets
+# read as "this is text", and the importer strips it again so an export re-imports unchanged.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralize_formula(value: str) -> str:
+    """`value` as a spreadsheet shows it without evaluating it."""
+    return f"'{value}" if value.startswith(FORMULA_STARTS) else value
+
+
+def unescape_cell(value: str) -> str:
+    """The value neutralize_formula wrote `value` for."""
+    if value.startswith("'") and value[1:2] and value[1:].startswith(FORMULA_STARTS):
+        return value[1:]
+    return value
+
+
 def extension_of(file_name: str) -> str:
     name = file_name.lower()
     for extension in ALLOWED_EXTENSIONS:
@@ -129,7 +147,7 @@ class TabularFile:
                 # The line a record starts on (a quoted cell may span several lines).
                 start, line = line + 1, reader.line_num
                 if cells and any(c.strip() for c in cells):
-                    yield start, cells, ""
+                    yield start, [unescape_cell(c) for c in cells], ""
 
         self._rows = rows()
 
@@ -155,7 +173,7 @@ class TabularFile:
 
         def rows() -> Iterator[tuple[int, list[str], str]]:
             for line, row in enumerate(values, start=2):
-                cells = [_cell_text(v) for v in row]
+                cells = [unescape_cell(_cell_text(v)) for v in row]
                 if any(c.strip() for c in cells):
                     yield line, cells, ""
 

@@ -14,7 +14,12 @@ from apps.customers.exceptions import InvalidContact
 from apps.customers.importing.fields import CONSENT_FIELDS, CUSTOM_PREFIX, EMAIL_FIELDS, PHONE_FIELDS
 from apps.customers.importing.phones import fast_normalize_phone
 from apps.customers.models import ContactPointKind, CustomFieldDefinition, LifecycleStage
-from apps.customers.normalize import normalize_email, normalize_phone, time_zone_for_phone
+from apps.customers.normalize import (
+    normalize_email,
+    normalize_phone,
+    time_zone_for_phone,
+    time_zone_from_phones,
+)
 from apps.customers.services.customers import build_search_text
 
 _YES = frozenset({"yes", "y", "true", "1", "on", "x"})
@@ -197,6 +202,7 @@ class RowValidator:
                 problems.append(f"{name} is longer than {_MAX[name]} characters")
             setattr(row, name, value)
         phones: list[str] = []
+        zones: dict[str, str] = {}
         for index in self.phone_columns:
             text = cells[index]
             if text.strip():
@@ -205,11 +211,12 @@ class RowValidator:
                 except InvalidContact as exc:
                     problems.append(f"phone: {exc}")
                     continue
-                if e164 not in phones:
-                    if not phones:
-                        row.phone_zone = zone
+                if e164 not in zones:
+                    zones[e164] = zone
                     phones.append(e164)
         row.phones = tuple(phones)
+        # The zones the phone lookup already found, so the shared rule does no second lookup.
+        row.phone_zone = time_zone_from_phones(phones, zone_of=zones.__getitem__)
         emails: list[str] = []
         for index in self.email_columns:
             text = cells[index]

@@ -30,7 +30,7 @@ from apps.core.services import audit_record
 from apps.customers.custom_fields import active_definitions
 from apps.customers.importing.batches import BatchWriter, ConcurrentChange, store_for_connection
 from apps.customers.importing.fields import CUSTOM_PREFIX, known_fields, suggest_mapping
-from apps.customers.importing.files import TabularFile, extension_of, open_tabular
+from apps.customers.importing.files import TabularFile, extension_of, neutralize_formula, open_tabular
 from apps.customers.importing.rows import CleanRow, RowError, RowValidator
 from apps.customers.models import CustomFieldDefinition, ImportJob, ImportRowError, ImportStatus
 
@@ -508,9 +508,12 @@ def import_errors_csv(*, job: ImportJob, stream: Any) -> int:
             if key not in columns:
                 columns.append(key)
     writer = csv.writer(stream)
-    writer.writerow(["line_number", "reason", *columns])
+    writer.writerow(["line_number", "reason", *(neutralize_formula(c) for c in columns)])
     count = 0
     for line, reason, raw in errors.values_list("line_number", "reason", "raw").iterator(chunk_size=2000):
-        writer.writerow([line, reason, *(raw.get(c, "") for c in columns)])
+        # The rejected cells are whatever the file held: written as text, never as formulas.
+        writer.writerow(
+            [line, neutralize_formula(reason), *(neutralize_formula(raw.get(c, "")) for c in columns)]
+        )
         count += 1
     return count
