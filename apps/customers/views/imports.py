@@ -27,11 +27,12 @@ from apps.customers.models import ImportJob
 from apps.customers.selectors import customer_filter
 from apps.customers.services.exports import customers_export_lines
 from apps.customers.services.imports import (
-    MAX_UPLOAD_BYTES,
     import_job_create,
     import_preview_rows,
     import_read_headers,
     import_suggest_mapping,
+    max_upload_bytes,
+    upload_too_large_message,
 )
 
 IMPORT_ROLES = (Role.MARKETER, Role.SUPERVISOR, Role.ADMIN)
@@ -53,8 +54,8 @@ class UploadForm(forms.Form):
 
     def clean_file(self) -> Any:
         upload = self.cleaned_data["file"]
-        if upload.size > MAX_UPLOAD_BYTES:
-            raise ValidationError(f"The file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
+        if upload.size > max_upload_bytes():
+            raise ValidationError(upload_too_large_message())
         return upload
 
 
