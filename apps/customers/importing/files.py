@@ -10,6 +10,7 @@ import io
 import re
 import unicodedata
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -377,7 +378,14 @@ def check_xlsx(stream: IO[bytes], limits: FileLimits, *, count_rows: bool = Fals
             # The header is a row too.
             if sheet is not None and _count_row_tags(archive, sheet, limits.rows + 1) > limits.rows + 1:
                 raise _too_many_rows(limits)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ElementTree.ParseError, KeyError) as exc:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        zlib.error,
+        EOFError,
+        ElementTree.ParseError,
+        KeyError,
+    ) as exc:
         raise ValidationError(f"The file is not a readable .xlsx workbook ({type(exc).__name__}).") from exc
     except (NotImplementedError, RuntimeError) as exc:  # unsupported compression, encryption
         raise ValidationError(f"The workbook cannot be read ({exc}). {SAVE_AGAIN}") from exc
@@ -459,10 +467,10 @@ class TabularFile:
         if any(len(h) > 200 for h in self.header):
             raise ValidationError("A column name in the header row is longer than 200 characters.")
 
-    def _checked(self, line: int, cells: list[str]) -> tuple[int, list[str], str]:
-        """A data row with the problem the limits find in it ('' when none); past the row limit
-        the whole file is refused (the job fails with that message)."""
-        if line - 1 > self.limits.rows:
+    def _checked(self, line: int, cells: list[str], ordinal: int) -> tuple[int, list[str], str]:
+        """The `ordinal`-th data row with the problem the limits find in it ('' when none); past
+        the row limit the whole file is refused (the job fails with that message)."""
+        if ordinal > self.limits.rows:
             raise _too_many_rows(self.limits)
         longest = max(range(len(cells)), key=lambda i: len(cells[i]), default=None)
         if longest is not None and len(cells[longest]) > self.limits.cell_chars:
@@ -495,6 +503,7 @@ class TabularFile:
 
         def rows() -> Iterator[tuple[int, list[str], str]]:
             line = 1
+            records = 0
             while True:
                 try:
                     cells = next(reader)
@@ -506,8 +515,9 @@ class TabularFile:
                     return
                 # The line a record starts on (a quoted cell may span several lines).
                 start, line = line + 1, reader.line_num
+                records += 1
                 if cells and any(c.strip() for c in cells):
-                    yield self._checked(start, [unescape_cell(c) for c in cells])
+                    yield self._checked(start, [unescape_cell(c) for c in cells], records)
 
         self._rows = rows()
 
@@ -546,7 +556,7 @@ class TabularFile:
                 while len(cells) > width and not cells[-1]:
                     cells.pop()
                 if any(c.strip() for c in cells):
-                    yield self._checked(line, cells)
+                    yield self._checked(line, cells, line - 1)
                 elif line - 1 > self.limits.rows:
                     raise _too_many_rows(self.limits)
 

@@ -548,7 +548,7 @@ def import_jobs_fail_stalled(*, actor: Actor, now: dt.datetime | None = None) ->
             job.status = ImportStatus.FAILED
             job.finished_at = now
             job.error_message = (
-                f"The import stopped: its worker has not reported for more than {limit // 60} minutes "
+                f"the worker running it has not reported for more than {limit // 60} minutes "
                 f"(it was stopped, or ran out of time or memory). {job.processed_rows:,} rows were "
                 "read before that and are kept; import the same file again to finish (rows already "
                 "imported come out unchanged)."
