@@ -527,6 +527,7 @@ def test_a_worker_still_running_a_job_failed_as_stalled_stops_at_its_next_batch(
 ) -> None:
     # Given batches of 2 rows, and the watchdog failing the job after the first batch
     monkeypatch.setattr(imports, "ORM_BATCH_ROWS", 2)
+    monkeypatch.setattr(imports, "PG_BATCH_ROWS", 2)
     job = create(b"first_name\nA\nB\nC\nD\nE\n", "a.csv")
 
     def watchdog_fires(processed: int, total: int) -> None:
@@ -667,3 +668,25 @@ def test_reading_a_file_through_open_tabular_checks_the_limits_too(settings: Set
 
     with pytest.raises(ValidationError), open_tabular(io.BytesIO(xlsx([["a", "b"], [1, 2]])), "x.xlsx"):
         pass
+
+
+def test_a_file_the_limits_refuse_between_upload_and_start_sends_back_to_upload(
+    client_for: Callable[[str | None], Client], settings: SettingsWrapper
+) -> None:
+    # Given a file uploaded while it was within the limits
+    client = client_for("Marketer")
+    client.post(
+        reverse("customers:import"),
+        {"file": ContentFile(b"first_name,last_name\nAda,L\n", name="a.csv"), "default_region": "US"},
+    )
+    settings.IMPORT_MAX_COLUMNS = 1
+
+    # When the import is started after the limits changed
+    response = client.post(
+        reverse("customers:import"), {"step": "start", "column_0": "first_name"}, follow=True
+    )
+
+    # Then the upload page says why, and no job exists
+    assert response.status_code == 200
+    assert "The file has 2 columns, more than the 1 an import reads" in response.content.decode()
+    assert ImportJob.objects.count() == 0

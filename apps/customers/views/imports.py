@@ -126,9 +126,17 @@ def _start(request: HttpRequest) -> HttpResponse:
     mapping: dict[str, str] = {}
     chosen: dict[str, str] = {}
     problems: list[str] = []
-    with default_storage.open(upload["path"], "rb") as handle:
-        handle.name = upload["name"]
-        headers = import_read_headers(uploaded_file=handle)
+    try:
+        with default_storage.open(upload["path"], "rb") as handle:
+            handle.name = upload["name"]
+            headers = import_read_headers(uploaded_file=handle)
+    except ValidationError as exc:
+        # Read at upload, refused now (the limits changed meanwhile): start over with the reason.
+        default_storage.delete(upload["path"])
+        del request.session[SESSION_KEY]
+        for message in exc.messages:
+            messages.error(request, message)
+        return redirect("customers:import")
     for index, header in enumerate(headers):
         field = request.POST.get(f"column_{index}", "")
         if not field:
