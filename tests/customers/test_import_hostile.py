@@ -690,3 +690,23 @@ def test_a_file_the_limits_refuse_between_upload_and_start_sends_back_to_upload(
     assert response.status_code == 200
     assert "The file has 2 columns, more than the 1 an import reads" in response.content.decode()
     assert ImportJob.objects.count() == 0
+
+
+def test_the_import_api_answers_a_zip_bomb_with_a_400(make_user: Callable[..., User]) -> None:
+    from rest_framework.test import APIClient
+
+    bomb = rewrite(
+        xlsx([["first_name"], ["Ada"]]), {"xl/worksheets/sheet1.xml": lambda xml: xml + b" " * 5_000_000}
+    )
+    client = APIClient()
+    client.force_login(make_user("Marketer"))
+
+    response = client.post(
+        "/api/v1/customers/import/",
+        {"file": ContentFile(bomb, name="bomb.xlsx"), "default_region": "US"},
+        format="multipart",
+    )
+
+    assert response.status_code == 400
+    assert "refused as a zip bomb" in response.content.decode()
+    assert ImportJob.objects.count() == 0
