@@ -710,3 +710,17 @@ def test_the_import_api_answers_a_zip_bomb_with_a_400(make_user: Callable[..., U
     assert response.status_code == 400
     assert "refused as a zip bomb" in response.content.decode()
     assert ImportJob.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_the_system_may_import_in_its_own_name() -> None:
+    job = imports.import_job_create(
+        actor=SystemActor("nightly sync"),
+        uploaded_file=ContentFile(b"first_name\nAda\n", name="a.csv"),
+        file_name="a.csv",
+        source="test",
+        schedule=False,
+    )
+
+    assert job.created_by is None
+    assert AuditEntry.objects.get(action="customer.import_start").data["system"] == "nightly sync"

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.accounts.roles import Role, has_role
-from apps.core.actors import Actor, is_system, require_actor
+from apps.core.actors import Actor, SystemActor, is_system, require_actor
 from apps.core.exceptions import NotAllowed
 from apps.core.services import audit_record
 from apps.customers.custom_fields import active_definitions
@@ -74,10 +74,12 @@ def upload_too_large_message() -> str:
     return f"The file is larger than {settings.IMPORT_MAX_UPLOAD_MB} MB, the most one import takes; split it."
 
 
-def import_allowed(user: User | None) -> bool:
-    """None is the system (management command, tests); people need a role or the permission."""
-    if user is None:
+def import_allowed(user: User | SystemActor | None) -> bool:
+    """A SystemActor (or None, still passed by the management command) is the system; people
+    need a role or the permission."""
+    if user is None or is_system(user):
         return True
+    assert isinstance(user, User)
     return bool(
         user.is_authenticated
         and (has_role(user, *IMPORT_ROLES) or user.has_perm("customers.import_customers"))
@@ -145,7 +147,7 @@ def _check_mapping(mapping: Mapping[str, str], headers: list[str]) -> dict[str, 
 
 def import_job_create(
     *,
-    actor: User | None,
+    actor: User | SystemActor | None,
     uploaded_file: File,
     file_name: str,
     mapping: dict[str, str] | None = None,
@@ -178,7 +180,7 @@ def import_job_create(
     _stream_of(uploaded_file)
     with transaction.atomic():
         job = ImportJob(
-            created_by=actor,
+            created_by=actor if isinstance(actor, User) else None,
             source=source[:16],
             file_name=os.path.basename(file_name)[:255],
             mapping=chosen,
