@@ -344,6 +344,7 @@ def test_a_cell_longer_than_the_limit_rejects_its_row_only(settings: SettingsWra
         ("cp1251", [("Иван", "Петров"), ("Мария", "Сидорова")]),
         ("cp1250", [("Łukasz", "Wałęsa"), ("Zdeněk", "Dvořák")]),
         ("cp1252", [("Renée", "Müller"), ("José", "Ñúñez")]),
+        ("cp1252", [("Ada", "Price €100 & 5°")]),
     ],
 )
 def test_legacy_encoded_csv_imports_with_the_right_names(encoding: str, names: list[tuple[str, str]]) -> None:

@@ -119,27 +119,43 @@ _SCRIPT_FAMILY = {
 }
 
 
+# Signs real text holds next to digits or alone; any other symbol (box drawing, control
+# characters) in a non-ASCII word marks a wrong reading.
+_TEXT_SYMBOLS = frozenset("€£¥¢$°©®™§¶±×÷½¼¾¹²³«»„“”‘’–—…•‰·¡¿")
+
+
 def _implausible_words(text: str) -> int:
     """How many words of `text` look like text decoded with the wrong code page: a symbol or
-    control character among letters, letters of two scripts in one word, a capital after a
-    small letter, or a Latin word of three or more letters without one plain ASCII letter
-    ("Čâŕí" is "Иван" read as cp1250). Real names in the right encoding score 0."""
+    control character touching a letter ("£ukasz" is "Łukasz" read as cp1252), letters of two
+    scripts in one word, a capital after a small letter, a Latin word of three or more letters
+    without one plain ASCII letter ("Čâŕí" is "Иван" read as cp1250), or one lone non-Latin
+    letter among digits ("Ђ100" is "€100" read as cp1251), or any other symbol (box drawing,
+    control characters). Real text in the right encoding scores 0; a currency sign or a degree
+    next to digits ("€100", "5°") is fine."""
     bad = 0
     for word in _TOKEN.findall(text):
         if word.isascii():
             continue
         scripts: set[str] = set()
         ascii_letters = 0
+        other_letters = 0
         previous_lower = False
         wrong = False
-        for char in word:
+        for position, char in enumerate(word):
             if char.isascii():
                 ascii_letters += char.isalpha()
                 previous_lower = char.islower()
                 continue
-            if unicodedata.category(char)[0] not in "LM" or (char.isupper() and previous_lower):
+            if unicodedata.category(char)[0] not in "LM":
+                neighbours = word[max(0, position - 1) : position] + word[position + 1 : position + 2]
+                if char not in _TEXT_SYMBOLS or any(n.isalpha() for n in neighbours):
+                    wrong = True
+                    break
+                continue
+            if char.isupper() and previous_lower:
                 wrong = True
                 break
+            other_letters += 1
             script = unicodedata.name(char, "?").split(" ")[0]
             scripts.add(_SCRIPT_FAMILY.get(script, script))
             previous_lower = char.islower()
@@ -149,6 +165,7 @@ def _implausible_words(text: str) -> int:
             or len(scripts) > 1
             or (latin_only and not ascii_letters and len(word) >= 3)
             or (scripts and not latin_only and ascii_letters)
+            or (scripts and not latin_only and other_letters == 1 and len(word) > 1)
         ):
             bad += 1
     return bad
