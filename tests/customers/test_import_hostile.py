@@ -725,3 +725,13 @@ def test_the_system_may_import_in_its_own_name() -> None:
 
     assert job.created_by is None
     assert AuditEntry.objects.get(action="customer.import_start").data["system"] == "nightly sync"
+
+
+@pytest.mark.django_db
+def test_a_long_xlsx_cell_rejects_its_row_only(settings: SettingsWrapper) -> None:
+    settings.IMPORT_MAX_CELL_CHARS = 256
+
+    job = run(xlsx([["first_name", "last_name"], ["Ada", "Lovelace"], ["Alan", "T" * 300]]), "people.xlsx")
+
+    assert (job.status, job.created_count, job.rejected_count) == ("done", 1, 1)
+    assert reasons(job) == [(3, "column 2 holds 300 characters, more than the 256 a cell may hold")]
