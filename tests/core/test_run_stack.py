@@ -200,3 +200,30 @@ def test_the_import_task_is_routed_to_the_imports_queue_and_the_timers_are_not()
     assert queue_of("apps.customers.tasks.import_run") == "imports"
     assert queue_of("apps.customers.tasks.import_jobs_fail_stalled") == "celery"
     assert queue_of("apps.interactions.tasks.offers_expire_due") == "celery"
+
+
+def test_the_embedded_broker_keeps_imports_in_their_own_queue(tmp_path: Path) -> None:
+    from celery import Celery
+
+    # Given a filesystem broker routed as the settings say (the embedded mode run_stack uses)
+    folder = tmp_path / "queue"
+    for name in ("queue", "processed", "control"):
+        (tmp_path / name).mkdir()
+    app = Celery("embedded-routing", broker="filesystem://", set_as_current=False)
+    app.conf.update(
+        broker_transport_options={
+            "data_folder_in": str(folder),
+            "data_folder_out": str(folder),
+            "processed_folder": str(tmp_path / "processed"),
+            "control_folder": str(tmp_path / "control"),
+        },
+        task_default_queue=settings.CELERY_TASK_DEFAULT_QUEUE,
+        task_routes=settings.CELERY_TASK_ROUTES,
+    )
+
+    # When an import and a timer are sent
+    app.send_task("apps.customers.tasks.import_run", args=[1])
+    app.send_task("apps.interactions.tasks.offers_expire_due")
+
+    # Then each message file names its queue, which is all a `-Q celery` worker reads
+    assert sorted(name.rsplit(".", 2)[1] for name in os.listdir(folder)) == ["celery", "imports"]
