@@ -472,7 +472,9 @@ def test_the_watchdog_fails_a_job_whose_worker_stopped_and_leaves_live_ones(
         "done",
     ]
     assert AuditEntry.objects.filter(action="customer.import_stalled", object_id=str(stalled.pk)).count() == 1
-    assert (live.pk, done.pk) != (None, None)
+    assert [live.pk, done.pk] == list(
+        ImportJob.objects.exclude(pk=stalled.pk).order_by("pk").values_list("pk", flat=True)
+    )
 
 
 @pytest.mark.django_db
@@ -667,8 +669,15 @@ def test_the_import_page_lists_only_the_jobs_a_marketer_started(
 def test_reading_a_file_through_open_tabular_checks_the_limits_too(settings: SettingsWrapper) -> None:
     settings.IMPORT_MAX_COLUMNS = 1
 
-    with pytest.raises(ValidationError), open_tabular(io.BytesIO(xlsx([["a", "b"], [1, 2]])), "x.xlsx"):
+    with (
+        pytest.raises(ValidationError) as refused,
+        open_tabular(io.BytesIO(xlsx([["a", "b"], [1, 2]])), "x.xlsx"),
+    ):
         pass
+
+    assert refused.value.messages == [
+        "The file has 2 columns, more than the 1 an import reads; remove the columns you do not import."
+    ]
 
 
 def test_a_file_the_limits_refuse_between_upload_and_start_sends_back_to_upload(
