@@ -744,3 +744,22 @@ def test_a_long_xlsx_cell_rejects_its_row_only(settings: SettingsWrapper) -> Non
 
     assert (job.status, job.created_count, job.rejected_count) == ("done", 1, 1)
     assert reasons(job) == [(3, "column 2 holds 300 characters, more than the 256 a cell may hold")]
+
+
+@pytest.mark.django_db
+def test_a_cell_past_the_csv_reader_limit_is_reported_with_what_was_not_read() -> None:
+    # Given a file whose third line opens a quote that runs past the reader's 1 MB cell limit
+    data = b'first_name,last_name\nAda,Lovelace\nAlan,"' + b"x" * 1_100_000 + b"\nGrace,Hopper\n"
+
+    # When it is imported
+    job = run(data)
+
+    # Then the line is reported, saying the rest of the file was not read
+    assert (job.status, job.created_count, job.rejected_count) == ("done", 1, 1)
+    assert reasons(job) == [
+        (
+            3,
+            "The line could not be read as CSV (field larger than field limit (1048576)); nothing after "
+            "it was read. Close the quote (or shorten the cell) and import the file again.",
+        )
+    ]

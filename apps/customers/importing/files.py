@@ -528,7 +528,12 @@ class TabularFile:
                     return
                 except csv.Error as exc:
                     # A broken quote swallows the rest of the file: report it on its line.
-                    yield line + 1, [], f"The line could not be read as CSV ({exc})."
+                    yield (
+                        line + 1,
+                        [],
+                        f"The line could not be read as CSV ({exc}); nothing after it was read. "
+                        "Close the quote (or shorten the cell) and import the file again.",
+                    )
                     return
                 # The line a record starts on (a quoted cell may span several lines).
                 start, line = line + 1, reader.line_num
