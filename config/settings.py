@@ -248,6 +248,23 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
+# Imports run on their own queue, served by their own worker (`celery worker -Q imports`), so a
+# large or hostile file never holds the worker slots the offer and dial timers need.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+IMPORT_QUEUE = "imports"
+CELERY_TASK_ROUTES = {"apps.customers.tasks.import_run": {"queue": IMPORT_QUEUE}}
+# What an import file may hold. XLSX files are zip archives: their members are checked before
+# openpyxl opens them (total uncompressed size, compression ratio of each large member), so a
+# small upload cannot expand into gigabytes; rows, columns and cell length bound the work.
+IMPORT_MAX_UPLOAD_MB = env_int("IMPORT_MAX_UPLOAD_MB", default=512, minimum=1)
+IMPORT_MAX_UNCOMPRESSED_MB = env_int("IMPORT_MAX_UNCOMPRESSED_MB", default=1024, minimum=1)
+IMPORT_MAX_COMPRESSION_RATIO = env_int("IMPORT_MAX_COMPRESSION_RATIO", default=100, minimum=2)
+IMPORT_MAX_ROWS = env_int("IMPORT_MAX_ROWS", default=2_000_000, minimum=1)
+IMPORT_MAX_COLUMNS = env_int("IMPORT_MAX_COLUMNS", default=200, minimum=1)
+IMPORT_MAX_CELL_CHARS = env_int("IMPORT_MAX_CELL_CHARS", default=10_000, minimum=256)
+# A running job whose worker has not reported for this long (it died, or was killed at its time
+# limit) is marked failed by the beat task customers.import_jobs_fail_stalled.
+IMPORT_STALLED_AFTER_SECONDS = env_int("IMPORT_STALLED_AFTER_SECONDS", default=15 * 60, minimum=60)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -237,6 +237,8 @@ class ImportJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Moved by the worker at every batch: a running job whose heartbeat is old lost its worker.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     source = models.CharField(max_length=16, default="admin")
     file = models.FileField(upload_to="imports/%Y/%m/")
     file_name = models.CharField(max_length=255)
@@ -253,6 +255,7 @@ class ImportJob(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "heartbeat_at"], name="import_job_status_beat_idx")]
 
     def __str__(self) -> str:
         return f"Import #{self.pk} {self.file_name}"

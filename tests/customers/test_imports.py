@@ -541,3 +541,23 @@ def test_error_report_lists_line_reason_and_raw_columns(run_import: Callable[...
         "2,email: 'bad' is not a valid email address.,Ada,bad",
         "5,email: 'x@' is not a valid email address.,,x@",
     ]
+
+
+def test_an_update_derives_the_time_zone_from_the_held_phones_first(
+    run_import: Callable[..., ImportJob],
+) -> None:
+    # Given a customer without a time zone who holds a London phone
+    customer = CustomerFactory(external_id="C1", time_zone="")
+    PhoneFactory(customer=customer, value="+442079460018", is_primary=True)
+
+    # When an import adds a US phone to it
+    job = run_import("external_id,phone\nC1,+14155550101\n")
+
+    # Then the zone comes from the phone it held (primary first), as time_zone_from_phones says
+    assert (job.updated_count, job.rejected_count) == (1, 0)
+    customer.refresh_from_db()
+    assert customer.time_zone == "Europe/London"
+    assert list(customer.contact_points.order_by("id").values_list("value", flat=True)) == [
+        "+442079460018",
+        "+14155550101",
+    ]
