@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('customers', '0003_leaner_indexes'),
+        ('customers', '0004_erased_contact'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
