@@ -23,7 +23,7 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from apps.accounts.models import User
-from apps.core.actors import SystemActor
+from apps.core.actors import SYSTEM, SystemActor
 from apps.core.exceptions import NotAllowed
 from apps.core.models import AuditEntry
 from apps.customers import tasks
@@ -40,13 +40,13 @@ def _orm_store(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(imports, "store_for_connection", batches.OrmStore)
 
 
-def create(data: bytes, name: str, actor: User | None = None) -> ImportJob:
+def create(data: bytes, name: str, actor: User | SystemActor = SYSTEM) -> ImportJob:
     return imports.import_job_create(
         actor=actor, uploaded_file=ContentFile(data, name=name), file_name=name, source="test"
     )
 
 
-def run(data: bytes, name: str = "people.csv", actor: User | None = None) -> ImportJob:
+def run(data: bytes, name: str = "people.csv", actor: User | SystemActor = SYSTEM) -> ImportJob:
     return imports.import_job_run(job_id=create(data, name, actor).pk)
 
 

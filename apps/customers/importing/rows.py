@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from apps.customers.custom_fields import coerce_value
-from apps.customers.exceptions import InvalidContact
+from apps.customers.erasure import erased_contact_digest
+from apps.customers.exceptions import ContactErased, InvalidContact
 from apps.customers.importing.fields import CONSENT_FIELDS, CUSTOM_PREFIX, EMAIL_FIELDS, PHONE_FIELDS
 from apps.customers.importing.phones import fast_normalize_phone
 from apps.customers.models import ContactPointKind, CustomFieldDefinition, LifecycleStage
@@ -148,8 +149,12 @@ class RowValidator:
         region: str,
         definitions: list[CustomFieldDefinition],
         owners: dict[str, int],
+        erased: frozenset[str] = frozenset(),
     ) -> None:
         self.region = region.upper()
+        # The register of erased contact points (apps.customers.erasure.erased_digests): a row
+        # that names an erased person's phone or email is rejected, never imported silently.
+        self.erased = erased
         self.header_size = header_size
         self.owners = {name.lower(): pk for name, pk in owners.items()}
         self.plain = [(name, columns[name]) for name in _MAX if name in columns]
@@ -203,6 +208,9 @@ class RowValidator:
                 except InvalidContact as exc:
                     problems.append(f"phone: {exc}")
                     continue
+                if self.is_erased(ContactPointKind.PHONE, e164):
+                    problems.append(f"phone: {ContactErased(e164)}")
+                    continue
                 if e164 not in zones:
                     zones[e164] = zone
                     phones.append(e164)
@@ -215,9 +223,16 @@ class RowValidator:
                 except InvalidContact as exc:
                     problems.append(f"email: {exc}")
                     continue
+                if self.is_erased(ContactPointKind.EMAIL, value):
+                    problems.append(f"email: {ContactErased(value)}")
+                    continue
                 if value not in emails:
                     emails.append(value)
         return phones, zones, emails
+
+    def is_erased(self, kind: str, value: str) -> bool:
+        """Whether a normalized phone or email is in the register (no hashing when it is empty)."""
+        return bool(self.erased) and erased_contact_digest(kind, value, normalized=True) in self.erased
 
     def validate(self, line: int, cells: list[str], problem: str = "") -> CleanRow | RowError:
         if problem:

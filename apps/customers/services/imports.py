@@ -30,6 +30,7 @@ from apps.core.actors import Actor, SystemActor, is_system, require_actor
 from apps.core.exceptions import NotAllowed
 from apps.core.services import audit_record
 from apps.customers.custom_fields import active_definitions
+from apps.customers.erasure import erased_digests
 from apps.customers.importing.batches import BatchWriter, ConcurrentChange, store_for_connection
 from apps.customers.importing.fields import CUSTOM_PREFIX, known_fields, suggest_mapping
 from apps.customers.importing.files import (
@@ -75,9 +76,11 @@ def upload_too_large_message() -> str:
 
 
 def import_allowed(user: User | SystemActor | None) -> bool:
-    """A SystemActor (or None, still passed by the management command) is the system; people
-    need a role or the permission."""
-    if user is None or is_system(user):
+    """A SystemActor (the management command, a task) is the system; people need a role or the
+    permission; a caller that says nothing about whom it acts for (None) may not import."""
+    if user is None:
+        return False
+    if is_system(user):
         return True
     assert isinstance(user, User)
     return bool(
@@ -147,7 +150,7 @@ def _check_mapping(mapping: Mapping[str, str], headers: list[str]) -> dict[str, 
 
 def import_job_create(
     *,
-    actor: User | SystemActor | None,
+    actor: User | SystemActor,
     uploaded_file: File,
     file_name: str,
     mapping: dict[str, str] | None = None,
@@ -161,6 +164,7 @@ def import_job_create(
     names known fields and existing columns (ValidationError otherwise). Stores the file and
     schedules tasks.import_run after commit (schedule=False: the caller runs it, like the
     management command). Nothing is written when a check fails."""
+    require_actor(actor)
     if not import_allowed(actor):
         raise NotAllowed("Importing customers needs the Marketer, Supervisor or Admin role.")
     extension_of(file_name)
@@ -444,6 +448,7 @@ def _run_table(
         region=job.default_region,
         definitions=definitions,
         owners=owners,
+        erased=erased_digests(),
     )
     writer = BatchWriter(
         store=store_for_connection(),
