@@ -37,6 +37,7 @@ from tests.conftest import require_postgres, require_redis
 from tests.daphne_helpers import (
     Daphne,
     WebsocketClient,
+    database_url_of_current_connection,
     running_celery,
     running_daphne,
     session_cookie,
@@ -329,3 +330,83 @@ def test_a_burst_of_chats_stays_within_the_database_connection_limit(
     assert sampler.peak <= POOL_BUDGET, sampler.peak_by_process
     assert sampler.peak <= CONNECTION_LIMIT
     assert set(traffic.statuses) <= {200, 201, 409}, traffic.statuses
+
+
+def test_a_request_that_finds_every_connection_busy_gets_a_503_and_changes_nothing(
+    transactional_db: None, make_user: Any, agent: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a daphne whose pool holds one connection, and that connection stuck behind a lock the
+    # test holds on the API tokens (the first request's authentication waits for it)
+    require_postgres()
+    queue = make_queue(channels=["chat"])
+    token = Token.objects.create(user=make_user("Supervisor")).key
+    cookie = session_cookie(agent)
+    monkeypatch.setenv("DATABASE_POOL_MIN_SIZE", "0")
+    monkeypatch.setenv("DATABASE_POOL_MAX_SIZE", "1")
+    monkeypatch.setenv("DATABASE_POOL_TIMEOUT", "1")
+    monkeypatch.setenv("PGAPPNAME", "daphne-one-connection")
+    traffic = Traffic()
+    api = {"Authorization": f"Token {token}"}
+    with (
+        running_daphne(
+            database_url=database_url_of_current_connection(), redis_url="", log_dir=tmp_path, name="small"
+        ) as daphne,
+        psycopg.connect(_superuser_conninfo()) as lock_holder,
+        ThreadPoolExecutor(1) as pool,
+    ):
+        lock_holder.execute("LOCK TABLE authtoken_token IN ACCESS EXCLUSIVE MODE")
+        stuck = pool.submit(traffic.request, daphne, "GET", "/api/v1/interactions/", headers=api)
+        _wait_for_a_backend_waiting_on_a_lock("daphne-one-connection")
+
+        # When more requests come while it waits
+        api_status, api_body = _raw(daphne, "POST", "/api/v1/interactions/", api, {"queue": queue.pk})
+        page_status, page_body = _raw(daphne, "GET", "/desk/", {"Cookie": cookie}, None)
+        lock_holder.rollback()
+        stuck_status, _ = stuck.result(timeout=60)
+
+    # Then each gets a 503 it can act on, nothing was created, and the waiting request is served
+    message = (
+        "The service is busy right now and could not take this request; nothing was changed. "
+        "Please try again in 5 seconds."
+    )
+    assert api_status == (503, "5", "application/json")
+    assert json.loads(api_body) == {"detail": message, "code": "database_busy"}
+    assert page_status == (503, "5", "text/plain; charset=utf-8")
+    assert page_body.decode() == message
+    assert Interaction.objects.count() == 0
+    assert stuck_status == 200
+
+
+def _raw(
+    daphne: Daphne, method: str, path: str, headers: dict[str, str], body: dict[str, Any] | None
+) -> tuple[tuple[int, str | None, str | None], bytes]:
+    """(status, Retry-After, Content-Type) and the body of one request."""
+    request = urllib.request.Request(
+        daphne.url(path),
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={**headers, "Content-Type": "application/json"},
+        method=method,
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - our daphne
+            return (
+                response.status,
+                response.headers["Retry-After"],
+                response.headers["Content-Type"],
+            ), response.read()
+    except urllib.error.HTTPError as error:
+        return (error.code, error.headers["Retry-After"], error.headers["Content-Type"]), error.read()
+
+
+def _wait_for_a_backend_waiting_on_a_lock(application_name: str) -> None:
+    deadline = time.monotonic() + 30
+    with psycopg.connect(_superuser_conninfo(), autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND wait_event_type = 'Lock'",
+                (application_name,),
+            ).fetchone()
+            if row and row[0]:
+                return
+            time.sleep(0.1)
+    raise AssertionError(f"no backend of {application_name} waits on the lock")
