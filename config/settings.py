@@ -198,9 +198,10 @@ def _close_database_pools_before_fork() -> None:
     each open a fresh one on their next query. Connections checked out at that moment keep
     working and are closed when they are returned."""
     from django.db import connections
+    from django.db.backends.postgresql.base import DatabaseWrapper
 
     for connection in connections.all(initialized_only=True):
-        if connection.vendor == "postgresql" and connection.settings_dict["OPTIONS"].get("pool"):
+        if isinstance(connection, DatabaseWrapper) and connection.settings_dict["OPTIONS"].get("pool"):
             with contextlib.suppress(KeyError):  # two threads forking at once: the first closed it
                 connection.close_pool()
 
