@@ -193,10 +193,10 @@ def _database_from_url(url: str) -> dict:
 def _close_database_pools_before_fork() -> None:
     """A forked child must not inherit its parent's pool: the pool's worker threads do not
     survive fork and its connections' sockets would be shared by two processes (the child then
-    hangs waiting for a connection). So every fork
-    (Celery's prefork children, the import's fork pool) closes the pools first; parent and child
-    each open a fresh one on their next query. Connections checked out at that moment keep
-    working and are closed when they are returned."""
+    hangs waiting for a connection). So every fork (Celery's prefork children, the customer
+    import's fork pool) closes the pools first; parent and child each open a fresh one on their
+    next query. Connections checked out at that moment keep working and are closed when they
+    are returned."""
     from django.db import connections
     from django.db.backends.postgresql.base import DatabaseWrapper
 
