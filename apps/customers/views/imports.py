@@ -150,9 +150,9 @@ def _start(request: HttpRequest) -> HttpResponse:
             raise ValidationError(problems)
         with default_storage.open(upload["path"], "rb") as handle:
             handle.name = upload["name"]
-            user = request.user if isinstance(request.user, User) else None
+            assert isinstance(request.user, User)  # the page needs a signed-in importer
             job = import_job_create(
-                actor=user,
+                actor=request.user,
                 uploaded_file=handle,
                 file_name=upload["name"],
                 mapping=mapping,
