@@ -8,6 +8,7 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-app = Celery("switchboard")
+# Every task retries when the database pool had no connection for it (see the class).
+app = Celery("switchboard", task_cls="apps.core.celery_tasks:RetryWhenDatabaseBusy")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

@@ -11,6 +11,8 @@ guessed at.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
@@ -102,6 +104,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A timed-out wait for a pooled database connection is a 503 with Retry-After, not a 500.
+    "apps.core.middleware.DatabaseBusyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -142,9 +146,37 @@ def _database_from_url(url: str) -> dict:
         raise ImproperlyConfigured(f"DATABASE_URL must be a postgres:// URL, got {scheme!r}.")
     config = env.db_url_config(url)
     config["ENGINE"] = "django.db.backends.postgresql"
-    # Persistent connections: daphne and Celery processes reuse one connection per thread.
-    config["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     config["CONN_HEALTH_CHECKS"] = True
+    options = config.setdefault("OPTIONS", {})
+    # A pool per process (psycopg_pool through Django), on by default. Without it every thread
+    # holds its own connection: daphne runs each request's sync code in a thread of its own and
+    # Channels' consumers in more, so a busy web process opened as many connections as it had
+    # threads and PostgreSQL ran out ("too many clients"). With it a process never holds more than
+    # DATABASE_POOL_MAX_SIZE; a thread past that waits up to DATABASE_POOL_TIMEOUT seconds, then
+    # gets a 503 (apps.core.middleware). Django returns a connection to the pool when a request
+    # or task ends, which needs CONN_MAX_AGE=0 (Django refuses a pool with persistent ones).
+    if env_bool("DATABASE_POOL", default=True):
+        if env.str("DATABASE_CONN_MAX_AGE", default="0").strip() not in {"", "0"}:
+            raise ImproperlyConfigured(
+                "DATABASE_CONN_MAX_AGE must be 0 (or unset) while DATABASE_POOL is on: pooled "
+                "connections go back to the pool after each request. Set DATABASE_POOL=false "
+                "to keep persistent connections instead."
+            )
+        config["CONN_MAX_AGE"] = 0
+        pool_min = env_int("DATABASE_POOL_MIN_SIZE", 1, minimum=0)
+        pool_max = env_int("DATABASE_POOL_MAX_SIZE", 10, minimum=1)
+        if pool_min > pool_max:
+            raise ImproperlyConfigured(
+                f"DATABASE_POOL_MIN_SIZE={pool_min} must not exceed DATABASE_POOL_MAX_SIZE={pool_max}."
+            )
+        options["pool"] = {
+            "min_size": pool_min,
+            "max_size": pool_max,
+            "timeout": env_int("DATABASE_POOL_TIMEOUT", 10, minimum=1),
+        }
+    else:
+        # Persistent connections: each thread of a process keeps one for this many seconds.
+        config["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
     # Prepared statements for routing's hot SQL only (apps.interactions.acd.sql.hot_cursor: its
     # cursors bind on the server; Django's bind on the client and never prepare): psycopg
     # prepares a statement after it has run this many times. "none" turns them off, e.g.
@@ -154,12 +186,30 @@ def _database_from_url(url: str) -> dict:
         raise ImproperlyConfigured(
             f"DATABASE_PREPARE_THRESHOLD must be a number or 'none', got {threshold!r}."
         )
-    config.setdefault("OPTIONS", {})["prepare_threshold"] = None if threshold == "none" else int(threshold)
+    options["prepare_threshold"] = None if threshold == "none" else int(threshold)
     return config
+
+
+def _close_database_pools_before_fork() -> None:
+    """A forked child must not inherit its parent's pool: the pool's worker threads do not
+    survive fork and its connections' sockets would be shared by two processes (the child then
+    hangs waiting for a connection). So every fork (Celery's prefork children, the customer
+    import's fork pool) closes the pools first; parent and child each open a fresh one on their
+    next query. Connections checked out at that moment keep working and are closed when they
+    are returned."""
+    from django.db import connections
+    from django.db.backends.postgresql.base import DatabaseWrapper
+
+    for connection in connections.all(initialized_only=True):
+        if isinstance(connection, DatabaseWrapper) and connection.settings_dict["OPTIONS"].get("pool"):
+            with contextlib.suppress(KeyError):  # two threads forking at once: the first closed it
+                connection.close_pool()
 
 
 if DATABASE_URL:
     DATABASES = {"default": _database_from_url(DATABASE_URL)}
+    if DATABASES["default"]["OPTIONS"].get("pool"):
+        os.register_at_fork(before=_close_database_pools_before_fork)
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -248,6 +298,23 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
+# Imports run on their own queue, served by their own worker (`celery worker -Q imports`), so a
+# large or hostile file never holds the worker slots the offer and dial timers need.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+IMPORT_QUEUE = "imports"
+CELERY_TASK_ROUTES = {"apps.customers.tasks.import_run": {"queue": IMPORT_QUEUE}}
+# What an import file may hold. XLSX files are zip archives: their members are checked before
+# openpyxl opens them (total uncompressed size, compression ratio of each large member), so a
+# small upload cannot expand into gigabytes; rows, columns and cell length bound the work.
+IMPORT_MAX_UPLOAD_MB = env_int("IMPORT_MAX_UPLOAD_MB", default=512, minimum=1)
+IMPORT_MAX_UNCOMPRESSED_MB = env_int("IMPORT_MAX_UNCOMPRESSED_MB", default=1024, minimum=1)
+IMPORT_MAX_COMPRESSION_RATIO = env_int("IMPORT_MAX_COMPRESSION_RATIO", default=100, minimum=2)
+IMPORT_MAX_ROWS = env_int("IMPORT_MAX_ROWS", default=2_000_000, minimum=1)
+IMPORT_MAX_COLUMNS = env_int("IMPORT_MAX_COLUMNS", default=200, minimum=1)
+IMPORT_MAX_CELL_CHARS = env_int("IMPORT_MAX_CELL_CHARS", default=10_000, minimum=256)
+# A running job whose worker has not reported for this long (it died, or was killed at its time
+# limit) is marked failed by the beat task customers.import_jobs_fail_stalled.
+IMPORT_STALLED_AFTER_SECONDS = env_int("IMPORT_STALLED_AFTER_SECONDS", default=15 * 60, minimum=60)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -274,3 +274,53 @@ async def ws_connect(
 
 
 _GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+# -- Celery processes ----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def running_celery(
+    *,
+    command: str,
+    database_url: str,
+    redis_url: str,
+    log_dir: Path,
+    extra_args: tuple[str, ...] = (),
+    extra_env: dict[str, str] | None = None,
+    ready_text: str,
+    timeout: float = 60,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start `celery -A config <command>` (worker or beat) on the given database and Redis (its
+    broker too), wait until its log shows `ready_text`, and stop it (SIGTERM, then SIGKILL)."""
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, **(extra_env or {})}
+    env["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    env.pop("CELERY_BROKER_URL", None)
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    log = log_dir / f"celery-{command}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", command, "-l", "INFO", *extra_args],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + timeout
+        while ready_text not in log.read_text(errors="replace"):
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"celery {command} exited with {process.returncode}:\n{log.read_text()[-4000:]}"
+                )
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"celery {command} not ready after {timeout}s:\n{log.read_text()[-4000:]}")
+            time.sleep(0.2)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)

@@ -190,9 +190,11 @@ EXPECTED: dict[str, Rule] = {
     "customers:erase": page(SUPERVISION),  # GET: confirm
     "customers:export": page(IMPORTERS),
     "customers:import": page(IMPORTERS),
-    "customers:import_detail": page(IMPORTERS, params={"pk": "import_job"}),
-    "customers:import_progress": page(IMPORTERS, params={"pk": "import_job"}),
-    "customers:import_errors": page(IMPORTERS, params={"pk": "import_job"}),
+    # Import jobs: Supervisors and Admins see every job, others only the jobs they started (404
+    # for the walk's job, which nobody started); per role in tests/customers/test_import_hostile.py.
+    "customers:import_detail": page(IMPORTERS, 200, 404, params={"pk": "import_job"}),
+    "customers:import_progress": page(IMPORTERS, 200, 404, params={"pk": "import_job"}),
+    "customers:import_errors": page(IMPORTERS, 200, 404, params={"pk": "import_job"}),
     # REST API
     "api:api-root": api(ANY_SIGNED_IN),
     "api:token": public(anonymous=_ok(405), signed_in=_ok(405)),  # POST username/password
@@ -207,8 +209,8 @@ EXPECTED: dict[str, Rule] = {
     "api:contact-point-detail": api(EVERYONE, params={"pk": "contact_point"}),
     "api:note-list": api(EVERYONE),
     "api:note-detail": api(EVERYONE, params={"pk": "note"}),
-    "api:import-detail": api(IMPORTERS, params={"pk": "import_job"}),
-    "api:import-errors": api(IMPORTERS, params={"pk": "import_job"}),
+    "api:import-detail": api(IMPORTERS, 200, 404, params={"pk": "import_job"}),
+    "api:import-errors": api(IMPORTERS, 200, 404, params={"pk": "import_job"}),
     # Agents see their own interactions and their queues' (404 for the walk's others).
     "api:interaction-list": api(AGENT_SIDE),
     "api:interaction-detail": api(AGENT_SIDE, 200, 404, params={"pk": "interaction"}),

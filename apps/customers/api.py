@@ -52,7 +52,7 @@ from apps.customers.services.customers import (
     note_add,
 )
 from apps.customers.services.gdpr import customer_erase, customer_export_personal_data
-from apps.customers.services.imports import import_job_create
+from apps.customers.services.imports import import_job_create, import_jobs_visible_to
 from apps.customers.services.merge import customer_merge
 
 SUPERVISION_ROLES = (Role.SUPERVISOR, Role.ADMIN)
@@ -716,6 +716,10 @@ class ImportJobViewSet(RolesByActionMixin, mixins.RetrieveModelMixin, viewsets.G
     lookup_value_regex = ID_LOOKUP_PATTERN
     filter_backends: list[type[Any]] = []
     action_roles = {"retrieve": IMPORT_ROLES, "errors": IMPORT_ROLES}
+
+    def get_queryset(self) -> QuerySet[ImportJob]:
+        # Someone else's job is a 404: a Marketer sees only the jobs they started.
+        return import_jobs_visible_to(self.request.user)
 
     @extend_schema(
         summary="Rejected rows of an import, by line number", responses=ImportRowErrorSerializer(many=True)

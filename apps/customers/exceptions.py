@@ -33,5 +33,23 @@ class ContactPointTaken(Conflict):
         )
 
 
+class ContactErased(InvalidContact):
+    """The contact point belongs to a person whose data was erased (apps.customers.erasure).
+
+    A conflict (409), not a typo; it is an InvalidContact too, so every form that shows why a
+    contact point was not taken shows this reason on the contact field instead of failing."""
+
+    code = "contact_erased"
+    http_status = 409
+
+    def __init__(self, value: str = "") -> None:
+        self.value = value
+        shown = f"{value}: " if value else ""
+        super().__init__(
+            f"{shown}this contact point belongs to a person whose data was erased; re-adding them "
+            "needs their consent (a supervisor or an admin can confirm it)."
+        )
+
+
 class MergeNotAllowed(DomainError):
     code = "merge_not_allowed"

@@ -237,6 +237,8 @@ class ImportJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Moved by the worker at every batch: a running job whose heartbeat is old lost its worker.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     source = models.CharField(max_length=16, default="admin")
     file = models.FileField(upload_to="imports/%Y/%m/")
     file_name = models.CharField(max_length=255)
@@ -253,6 +255,7 @@ class ImportJob(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "heartbeat_at"], name="import_job_status_beat_idx")]
 
     def __str__(self) -> str:
         return f"Import #{self.pk} {self.file_name}"
@@ -276,3 +279,18 @@ class ImportRowError(models.Model):
 
     def __str__(self) -> str:
         return f"line {self.line_number}: {self.reason}"
+
+
+class ErasedContact(models.Model):
+    """A contact point of a person whose personal data was erased, kept only as a keyed one-way
+    hash (apps.customers.erasure): enough to recognize the value when it comes back (a later
+    create, an import, an inbound contact), never enough to read it back."""
+
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    erased_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-erased_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"erased contact {self.digest[:12]}…"

@@ -15,6 +15,7 @@ and `actor`. Receivers move their rows that point to the duplicate over to the s
 (e.g. `Interaction.objects.filter(customer_id=duplicate_id).update(customer_id=survivor_id)`)."""
 
 customer_erased = Signal()
-"""Sent by customer_erase after the customer's personal data is removed, with `customer_id` and
-`actor`. Receivers scrub personal data they hold about the customer (message bodies, recordings,
+"""Sent by customer_erase after the customer's personal data is removed, with `customer_id`,
+`actor` and `contact_values` (the erased contact points as normalized (kind, value, network)
+tuples, so a receiver can also scrub rows that name the person without linking them). Receivers scrub personal data they hold about the customer (message bodies, recordings,
 addresses) and keep what statistics need (times, durations, outcomes)."""

@@ -4,6 +4,10 @@ It is pluggable: each app registers a source, a function that returns the custom
 older than a cursor, newest first. customers registers notes and record changes; interactions,
 campaigns and surveys register theirs from their own AppConfig.ready() (higher apps plug into
 this lower one, never the reverse). The feed merges the sources by time and pages with a cursor.
+
+Every source is given the viewer (the signed-in user reading the feed) and shows only what that
+user's roles may read through the API as well: the timeline is no side door. The interactions
+source, say, shows a marketer that a contact happened, never its subject, notes or disposition.
 """
 
 from __future__ import annotations
@@ -12,8 +16,15 @@ import datetime as dt
 import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from apps.accounts.roles import has_role
+from apps.core.exceptions import NotAllowed
+from apps.core.permissions import CRM_ROLES
 from apps.customers.models import Customer
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
 
 
 @dataclass(frozen=True, order=True)
@@ -28,7 +39,9 @@ class TimelineEntry:
     key: str = field(default="", compare=False)
 
 
-TimelineSource = Callable[[Customer, dt.datetime | None, int], list[TimelineEntry]]
+TimelineSource = Callable[[Customer, "User", dt.datetime | None, int], list[TimelineEntry]]
+"""source(customer, viewer, before, limit): the customer's newest `limit` entries older than
+`before` (None: the newest) that `viewer` may read, newest first, in one query (or a fixed few)."""
 _sources: dict[str, TimelineSource] = {}
 
 
@@ -42,15 +55,19 @@ def registered_sources() -> dict[str, TimelineSource]:
 
 
 def customer_timeline(
-    customer: Customer, *, before: dt.datetime | None = None, limit: int = 30
+    customer: Customer, *, viewer: User, before: dt.datetime | None = None, limit: int = 30
 ) -> list[TimelineEntry]:
-    """The newest `limit` entries older than `before` across every source (one query per source)."""
-    streams = [source(customer, before, limit) for source in _sources.values()]
+    """The newest `limit` entries older than `before` across every source (one query per source),
+    as `viewer` may read them. A viewer without a CRM role is refused (NotAllowed)."""
+    if not (viewer.is_authenticated and has_role(viewer, *CRM_ROLES)):
+        raise NotAllowed("Only signed-in CRM users read a customer's timeline.")
+    streams = [source(customer, viewer, before, limit) for source in _sources.values()]
     merged = heapq.merge(*(sorted(s, reverse=True) for s in streams), reverse=True)
     return [entry for _, entry in zip(range(limit), merged, strict=False)]
 
 
-def _notes(customer: Customer, before: dt.datetime | None, limit: int) -> list[TimelineEntry]:
+def _notes(customer: Customer, viewer: User, before: dt.datetime | None, limit: int) -> list[TimelineEntry]:
+    """Every CRM role reads a customer's notes (the notes API's rule)."""
     qs = customer.notes.select_related("author").order_by("-created_at", "-id")
     if before is not None:
         qs = qs.filter(created_at__lt=before)
@@ -85,7 +102,10 @@ _AUDIT_TITLES = {
 }
 
 
-def _record_changes(customer: Customer, before: dt.datetime | None, limit: int) -> list[TimelineEntry]:
+def _record_changes(
+    customer: Customer, viewer: User, before: dt.datetime | None, limit: int
+) -> list[TimelineEntry]:
+    """Every CRM role reads the customer's record, so its history too."""
     from apps.core.models import AuditEntry
 
     qs = AuditEntry.objects.select_related("actor").filter(

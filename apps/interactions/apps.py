@@ -38,10 +38,20 @@ class InteractionsConfig(AppConfig):
 
     def ready(self) -> None:
         from django.contrib.auth.signals import user_logged_out
+        from django.db.models.signals import post_save
 
-        from apps.interactions import signals, timeline
+        from apps.interactions import receivers_accounts, signals, timeline
+        from apps.interactions.models import InteractionEvent
 
         timeline.register()
         user_logged_out.connect(
-            signals.agent_offline_on_logout, dispatch_uid="interactions.agent_offline_on_logout"
+            receivers_accounts.agent_offline_on_logout, dispatch_uid="interactions.agent_offline_on_logout"
         )
+        # The interaction signals of the rows saved one by one (signals.event_saved).
+        post_save.connect(
+            signals.event_saved, sender=InteractionEvent, dispatch_uid="interactions.event_saved"
+        )
+        # Customer merges and erasures reach the interactions (inside their transaction).
+        from apps.interactions import receivers
+
+        receivers.connect()

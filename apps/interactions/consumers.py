@@ -4,7 +4,9 @@ server's pages and API, which a client reloads on every (re)connect before apply
 newer than what it holds.
 
 /ws/agent/      the signed-in agent: offers, interaction and state changes (group agent.<id>);
-                the client's heartbeats keep the agent's presence fresh.
+                the client's heartbeats keep the agent's presence fresh, and each answer says
+                which offers are open for the agent and the agent's state version, so a page
+                that missed an event learns of it within a heartbeat.
 /ws/wallboard/  supervisors and admins: every queue and agent change (group wallboard).
 
 A socket renews its groups every third of the layer's group_expiry (settings: 5 minutes on
@@ -106,9 +108,12 @@ class AgentConsumer(_EventConsumer):
         await database_sync_to_async(_seen)(user.pk)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        """A heartbeat keeps the agent's presence fresh and is answered with the agent's pulse
+        (selectors.agent_desk_pulse): the desk compares it with what it shows and reloads its
+        work when they differ, so an offer whose event never reached this socket still pops."""
         if isinstance(content, dict) and content.get("type") == "heartbeat":
-            await database_sync_to_async(_seen)(self.scope["user"].pk)
-            await self.send_json({"kind": "heartbeat"})
+            answer = await database_sync_to_async(_heartbeat)(self.scope["user"].pk)
+            await self.send_json(answer)
 
 
 class WallboardConsumer(_EventConsumer):
@@ -122,3 +127,18 @@ def _seen(user_id: int) -> None:
     from apps.interactions.services import agent_seen
 
     agent_seen(user_id=user_id)
+
+
+def _heartbeat(user_id: int) -> dict[str, Any]:
+    from apps.interactions.selectors import agent_desk_pulse
+
+    _seen(user_id)
+    pulse = agent_desk_pulse(user_id=user_id)
+    if pulse is None:
+        return {"kind": "heartbeat"}
+    return {
+        "kind": "heartbeat",
+        "agent_version": pulse.agent_version,
+        "presence": pulse.presence,
+        "offers": [{"id": pk, "version": version} for pk, version in pulse.offers],
+    }

@@ -390,6 +390,9 @@ class AgentProfile(models.Model):
     total_load = models.PositiveIntegerField(default=0)
     real_time_load = models.PositiveIntegerField(default=0)
     last_seen_at = models.DateTimeField(null=True, blank=True, help_text="Last heartbeat or websocket")
+    # Offers in a row that timed out without the agent's page ever showing them
+    # (services.interaction_offer_expire): a page that stays connected but shows nothing.
+    unseen_offers = models.PositiveSmallIntegerField(default=0)
     version = models.PositiveBigIntegerField(default=0)
     # Device for voice: a softphone identity, a phone number or a SIP URI.
     client_identity = models.CharField(max_length=100, blank=True)
@@ -496,6 +499,9 @@ class Interaction(models.Model):
     queued_at = models.DateTimeField(null=True, blank=True)
     offered_at = models.DateTimeField(null=True, blank=True)
     offer_expires_at = models.DateTimeField(null=True, blank=True)
+    # When the agent's page showed the current offer (services.interaction_offer_seen); an
+    # acknowledgement older than offered_at belongs to an earlier offer.
+    offer_seen_at = models.DateTimeField(null=True, blank=True)
     accepted_at = models.DateTimeField(null=True, blank=True)
     wrap_up_at = models.DateTimeField(null=True, blank=True)
     wrap_up_expires_at = models.DateTimeField(null=True, blank=True)

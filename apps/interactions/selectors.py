@@ -7,7 +7,7 @@ import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, F, Min, Prefetch, Q, QuerySet
+from django.db.models import Count, F, FilteredRelation, Min, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from apps.interactions.models import (
@@ -279,3 +279,33 @@ def waiting_interactions(*, limit: int = 50) -> list[Interaction]:
         .select_related("customer", "queue", "agent__user")
         .order_by("queued_at", "id")[:limit]
     )
+
+
+@dataclass(frozen=True)
+class DeskPulse:
+    """What an agent's desk compares with what it shows, on every heartbeat: the agent's state
+    version and the offers open for them now (id and version each)."""
+
+    agent_version: int
+    presence: str
+    offers: list[tuple[int, int]]
+
+
+def agent_desk_pulse(*, user_id: int) -> DeskPulse | None:
+    """The user's DeskPulse (None without an agent profile): one query, the agent row joined
+    to its offers through the (agent, status) index."""
+    rows = list(
+        AgentProfile.objects.filter(user_id=user_id)
+        .annotate(
+            offer=FilteredRelation(
+                "interactions", condition=Q(interactions__status=InteractionStatus.OFFERED)
+            )
+        )
+        .order_by("offer__id")
+        .values_list("version", "presence", "offer__id", "offer__version")
+    )
+    if not rows:
+        return None
+    version, presence = rows[0][0], rows[0][1]
+    offers = [(pk, offer_version) for _, _, pk, offer_version in rows if pk is not None]
+    return DeskPulse(agent_version=version, presence=presence, offers=offers)

@@ -40,6 +40,7 @@ from apps.interactions.models import (
     Presence,
     Queue,
 )
+from apps.interactions.services.agents import interaction_offer_seen
 
 SUPERVISION = (Role.SUPERVISOR, Role.ADMIN)
 SCREEN_POP_TIMELINE = 8
@@ -254,7 +255,7 @@ def _panel_context(request: HttpRequest, interaction: Interaction) -> dict[str, 
         context["contact_points"] = list(
             ContactPoint.objects.filter(customer=customer).order_by("kind", "-is_primary", "value")
         )
-        context["timeline"] = customer_timeline(customer, limit=SCREEN_POP_TIMELINE)
+        context["timeline"] = customer_timeline(customer, viewer=user, limit=SCREEN_POP_TIMELINE)
     if mine and interaction.status in (InteractionStatus.ACTIVE, InteractionStatus.WRAP_UP):
         context["dispositions"] = dispositions_for(interaction)
         context["transfer_queues"] = (
@@ -303,12 +304,30 @@ _SIMPLE_ACTIONS: dict[str, Callable[..., Interaction]] = {
 @require_POST
 @_domain_errors
 def desk_act(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    if action == "seen":
+        return _offer_seen(request, _visible(request, pk))
     run = _SIMPLE_ACTIONS.get(action)
     if run is None:
         raise Http404("No such action.")
     interaction = _visible(request, pk)
     run(actor=_user(request), interaction_id=interaction.pk)
     return _changed(interaction.pk)
+
+
+class OfferSeenForm(forms.Form):
+    version = forms.IntegerField(min_value=0)
+
+
+def _offer_seen(request: HttpRequest, interaction: Interaction) -> HttpResponse:
+    """The desk showed this offer (POST version=<the version it shows>): from now on its timeout
+    is the agent's no-answer. Nothing to reload: 204, whether it was recorded or stale."""
+    form = OfferSeenForm(request.POST)
+    if not form.is_valid():
+        return _bad_request(form)
+    interaction_offer_seen(
+        actor=_user(request), interaction_id=interaction.pk, version=form.cleaned_data["version"]
+    )
+    return HttpResponse(status=204)
 
 
 @role_required(*AGENT_ROLES)

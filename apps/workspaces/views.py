@@ -1,4 +1,4 @@
-"""The marketers' landing page, until the campaigns issue takes it over. The agent desk and the
+"""The marketers' landing page, until the campaigns app takes it over. The agent desk and the
 supervisor wallboard moved to apps.interactions."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ from django.shortcuts import render
 
 from apps.accounts.roles import Role
 from apps.core.permissions import role_required
-from apps.customers.models import ImportJob
+from apps.customers.services.imports import import_jobs_visible_to
 
 
 @role_required(Role.MARKETER, Role.SUPERVISOR, Role.ADMIN)
 def campaigns(request: HttpRequest) -> HttpResponse:
-    jobs = ImportJob.objects.select_related("created_by")[:10]
+    jobs = import_jobs_visible_to(request.user)[:10]
     return render(request, "workspaces/campaigns.html", {"import_jobs": jobs})

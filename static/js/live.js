@@ -33,7 +33,9 @@
         el.textContent = fmt(left);
         el.classList.remove("late");
       } else {
-        el.textContent = el.dataset.overtime ? "+" + fmt(-left) + " over" : "expired";
+        // Past its time the server acts within seconds (an offer moves on, a wrap-up closes):
+        // the page says so rather than count an overrun that is about to disappear.
+        el.textContent = el.dataset.expiredText || "expired";
         el.classList.add("late");
       }
     });
@@ -103,10 +105,13 @@
   // browser tests use them to drop the connection at a moment of their choosing).
   const link = { socket: null, suspended: false, reopen: null };
 
-  function connect({ path, onOpen, onEvent }) {
+  // heartbeatEvery(): milliseconds between heartbeats, asked every second (the page may beat
+  // faster while it waits for work); onHeartbeat(answer): the server's answer.
+  function connect({ path, onOpen, onEvent, onHeartbeat, heartbeatEvery }) {
     const status = document.getElementById("live-status");
     let delay = 1000;
     let heartbeat = null;
+    const every = heartbeatEvery || (() => 25000);
     function show(state, text) {
       if (!status) return;
       status.dataset.state = state;
@@ -122,7 +127,14 @@
         show("live", "Live");
         // Hidden tabs are throttled to about one timer a minute; presence times out only after
         // minutes without a heartbeat, so a throttled tab stays signed in.
-        heartbeat = setInterval(() => socket.send(JSON.stringify({ type: "heartbeat" })), 25000);
+        // Checked every second against every(), which may change at any time (the agent goes
+        // available: the next heartbeat is due within seconds, not at the end of a long wait).
+        let lastBeat = Date.now();
+        heartbeat = setInterval(() => {
+          if (socket.readyState !== WebSocket.OPEN || Date.now() - lastBeat < every()) return;
+          lastBeat = Date.now();
+          socket.send(JSON.stringify({ type: "heartbeat" }));
+        }, 1000);
         onOpen();
       });
       socket.addEventListener("message", (message) => {
@@ -133,6 +145,7 @@
           return;
         }
         if (data.kind !== "heartbeat") onEvent(data);
+        else if (onHeartbeat) onHeartbeat(data);
       });
       socket.addEventListener("close", (event) => {
         clearInterval(heartbeat);
@@ -178,5 +191,10 @@
     if (link.reopen && (!link.socket || link.socket.readyState === WebSocket.CLOSED)) link.reopen();
   }
 
-  window.Live = { connect, reload, tick, suspend, resume };
+  // Whether the page's socket is open now (the desk polls its work while it is not).
+  function isLive() {
+    return Boolean(link.socket && link.socket.readyState === WebSocket.OPEN);
+  }
+
+  window.Live = { connect, reload, tick, suspend, resume, isLive };
 })();

@@ -1,5 +1,6 @@
-"""`make run`'s launcher: web, worker, beat and the simulator come up together, every child but
-the web one relays its events to the web process, and Ctrl-C stops every one."""
+"""`make run`'s launcher: web, the default and imports workers, beat and the simulator come up
+together, every child but the web one relays its events to the web process, and Ctrl-C stops
+every one."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from apps.core.layers import RelayChannelLayer
+from apps.core.management.commands.run_stack import worker_children
 from apps.core.web import RELAY_PATH, AccessLog
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,17 +109,24 @@ def test_run_stack_serves_and_ctrl_c_stops_every_process(tmp_path: Path) -> None
         relays = {}
         for name, marker in (
             ("web", "apps.core.web"),
-            ("worker", " worker "),
+            ("worker", " -Q celery "),
+            ("imports", " -Q imports "),
             ("beat", " beat "),
             ("simulator", "simulate_traffic"),
         ):
             pids = [pid for pid, args in commands.items() if marker in f"{args} "]
             assert pids, f"no {name} among {listing}"
             relays[name] = {_relay_of(pid) for pid in pids}
-            if name in ("worker", "beat"):  # quiet by default: at INFO they log every tick
+            if name in ("worker", "imports", "beat"):  # quiet by default: at INFO they log every tick
                 assert all("--loglevel=WARNING" in commands[pid] for pid in pids), listing
         relay = f"http://127.0.0.1:{port}{RELAY_PATH}"
-        assert relays == {"web": {None}, "worker": {relay}, "beat": {relay}, "simulator": {relay}}
+        assert relays == {
+            "web": {None},
+            "worker": {relay},
+            "imports": {relay},
+            "beat": {relay},
+            "simulator": {relay},
+        }
         signed = RelayChannelLayer(relay_url=relay)  # as the worker, beat and simulator relay
         assert signed.relay("wallboard", {"type": "event", "payload": {"kind": "test"}})
         forged = urllib.request.Request(relay, data=b"{}", headers={"Content-Type": "application/json"})
@@ -167,3 +176,54 @@ def test_the_web_access_log_leaves_out_the_relay_posts_that_went_through() -> No
 
 def test_the_relay_path_is_the_event_relays_url() -> None:
     assert reverse("core:event-relay") == RELAY_PATH
+
+
+def test_imports_have_their_own_worker_and_the_default_worker_never_takes_them() -> None:
+    # Given run_stack's workers
+    workers = worker_children("python", "WARNING", {"SWITCHBOARD_EVENT_RELAY": "http://x"})
+
+    # Then one serves only the default queue and one only the imports queue, both relaying events
+    queues = {w.name: w.argv[w.argv.index("-Q") + 1] for w in workers}
+    assert queues == {"worker": "celery", "imports": "imports"}
+    assert [w.argv[w.argv.index("-n") + 1] for w in workers] == ["worker@%h", "imports@%h"]
+    assert all(w.essential and w.env == {"SWITCHBOARD_EVENT_RELAY": "http://x"} for w in workers)
+
+
+def test_the_import_task_is_routed_to_the_imports_queue_and_the_timers_are_not() -> None:
+    from config.celery import app
+
+    # When Celery routes the tasks
+    def queue_of(name: str) -> str:
+        return str(app.amqp.router.route({}, name)["queue"].name)
+
+    # Then only the import run goes to the imports queue
+    assert queue_of("apps.customers.tasks.import_run") == "imports"
+    assert queue_of("apps.customers.tasks.import_jobs_fail_stalled") == "celery"
+    assert queue_of("apps.interactions.tasks.offers_expire_due") == "celery"
+
+
+def test_the_embedded_broker_keeps_imports_in_their_own_queue(tmp_path: Path) -> None:
+    from celery import Celery
+
+    # Given a filesystem broker routed as the settings say (the embedded mode run_stack uses)
+    folder = tmp_path / "queue"
+    for name in ("queue", "processed", "control"):
+        (tmp_path / name).mkdir()
+    app = Celery("embedded-routing", broker="filesystem://", set_as_current=False)
+    app.conf.update(
+        broker_transport_options={
+            "data_folder_in": str(folder),
+            "data_folder_out": str(folder),
+            "processed_folder": str(tmp_path / "processed"),
+            "control_folder": str(tmp_path / "control"),
+        },
+        task_default_queue=settings.CELERY_TASK_DEFAULT_QUEUE,
+        task_routes=settings.CELERY_TASK_ROUTES,
+    )
+
+    # When an import and a timer are sent
+    app.send_task("apps.customers.tasks.import_run", args=[1])
+    app.send_task("apps.interactions.tasks.offers_expire_due")
+
+    # Then each message file names its queue, which is all a `-Q celery` worker reads
+    assert sorted(name.rsplit(".", 2)[1] for name in os.listdir(folder)) == ["celery", "imports"]

@@ -42,6 +42,11 @@ def _clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
             "CELERY_BROKER_URL",
             "DJANGO_ALLOW_ASYNC_UNSAFE",
             "DATABASE_PREPARE_THRESHOLD",
+            "DATABASE_POOL",
+            "DATABASE_POOL_MIN_SIZE",
+            "DATABASE_POOL_MAX_SIZE",
+            "DATABASE_POOL_TIMEOUT",
+            "DATABASE_CONN_MAX_AGE",
             "SECURE_SSL_REDIRECT",
             "SESSION_COOKIE_SECURE",
             "CSRF_COOKIE_SECURE",
@@ -128,8 +133,11 @@ def test_database_and_redis_urls_switch_to_postgres_and_redis(tmp_path: Path) ->
     result = _probe(env)
 
     assert result["engine"] == "django.db.backends.postgresql"
-    assert result["conn_max_age"] == 60
-    assert result["options"] == {"prepare_threshold": 5}  # routing's own SQL only (acd.sql.hot_cursor)
+    assert result["conn_max_age"] == 0  # pooled connections go back to the pool after each request
+    assert result["options"] == {
+        "pool": {"min_size": 1, "max_size": 10, "timeout": 10},
+        "prepare_threshold": 5,  # routing's own SQL only (acd.sql.hot_cursor)
+    }
     assert result["layer"] == "apps.core.redis_layer.RedisChannelLayer"
     assert result["cache"] == "django.core.cache.backends.redis.RedisCache"
     assert result["broker"] == "redis://cache:6379/1"
@@ -163,7 +171,7 @@ def test_prepared_statements_can_be_turned_off_for_a_pooler(tmp_path: Path) -> N
         DATABASE_PREPARE_THRESHOLD="none",
     )
 
-    assert _probe(env)["options"] == {"prepare_threshold": None}
+    assert _probe(env)["options"]["prepare_threshold"] is None  # type: ignore[index]
     env["DATABASE_PREPARE_THRESHOLD"] = "often"
     out = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True)
     assert out.returncode != 0 and "must be a number or 'none'" in out.stderr
@@ -203,3 +211,68 @@ def test_check_deploy_is_clean_under_production_variables(tmp_path: Path) -> Non
 
     assert out.returncode == 0, out.stdout + out.stderr
     assert "no issues" in out.stdout
+
+
+POSTGRES = "postgres://u:p@db.example:5432/crm"
+
+
+def test_the_pool_sizes_and_wait_come_from_the_environment(tmp_path: Path) -> None:
+    env = _clean_env(
+        tmp_path,
+        DEBUG="true",
+        DATABASE_URL=POSTGRES,
+        DATABASE_POOL_MIN_SIZE="0",
+        DATABASE_POOL_MAX_SIZE="4",
+        DATABASE_POOL_TIMEOUT="30",
+    )
+
+    result = _probe(env)
+
+    assert result["conn_max_age"] == 0
+    assert result["options"]["pool"] == {"min_size": 0, "max_size": 4, "timeout": 30}  # type: ignore[index]
+
+
+def test_without_the_pool_each_thread_keeps_a_persistent_connection(tmp_path: Path) -> None:
+    defaults = _probe(_clean_env(tmp_path, DEBUG="true", DATABASE_URL=POSTGRES, DATABASE_POOL="false"))
+    chosen = _probe(
+        _clean_env(
+            tmp_path, DEBUG="true", DATABASE_URL=POSTGRES, DATABASE_POOL="false", DATABASE_CONN_MAX_AGE="300"
+        )
+    )
+
+    assert (defaults["conn_max_age"], defaults["options"]) == (60, {"prepare_threshold": 5})
+    assert chosen["conn_max_age"] == 300
+
+
+def test_sqlite_never_gets_a_pool(tmp_path: Path) -> None:
+    result = _probe(_clean_env(tmp_path, DEBUG="true", DATABASE_POOL="true"))
+
+    assert result["engine"] == "django.db.backends.sqlite3"
+    assert "pool" not in result["options"]  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        (
+            {"DATABASE_CONN_MAX_AGE": "60"},
+            "DATABASE_CONN_MAX_AGE must be 0 (or unset) while DATABASE_POOL is on",
+        ),
+        (
+            {"DATABASE_POOL_MIN_SIZE": "5", "DATABASE_POOL_MAX_SIZE": "2"},
+            "DATABASE_POOL_MIN_SIZE=5 must not exceed DATABASE_POOL_MAX_SIZE=2",
+        ),
+        ({"DATABASE_POOL_MAX_SIZE": "0"}, "DATABASE_POOL_MAX_SIZE=0 must be at least 1"),
+        ({"DATABASE_POOL_TIMEOUT": "ten"}, "DATABASE_POOL_TIMEOUT='ten' is not a whole number"),
+        ({"DATABASE_POOL": "maybe"}, "DATABASE_POOL='maybe' is not a boolean"),
+    ],
+)
+def test_a_pool_setting_that_cannot_work_fails_loudly(
+    tmp_path: Path, variables: dict[str, str], message: str
+) -> None:
+    env = _clean_env(tmp_path, DEBUG="true", DATABASE_URL=POSTGRES, **variables)
+
+    out = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True)
+
+    assert out.returncode != 0
+    assert message in out.stderr

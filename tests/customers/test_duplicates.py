@@ -7,6 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.accounts.models import User
+from apps.core.actors import SYSTEM
 from apps.customers.duplicates import (
     duplicate_candidates_for,
     duplicate_pairs,
@@ -91,7 +92,7 @@ def test_shared_mailbox_names_are_not_duplicates(make: Make) -> None:
 def test_erased_customers_are_never_candidates(make: Make) -> None:
     ada = make("Ada", "Lovelace", "ada@one.example")
     twin = make("Ada", "Lovelace", "ada@two.example")
-    customer_erase(actor=None, customer=twin)
+    customer_erase(actor=SYSTEM, customer=twin)
 
     assert duplicate_candidates_for(ada) == []
     assert duplicate_pairs() == []

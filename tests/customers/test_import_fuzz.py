@@ -15,6 +15,7 @@ from django.core.files.base import ContentFile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from apps.core.actors import SYSTEM
 from apps.customers.exceptions import InvalidContact
 from apps.customers.importing.phones import fast_normalize_phone
 from apps.customers.models import Customer, ImportJob, ImportRowError, ImportStatus
@@ -55,7 +56,7 @@ bad_row = st.fixed_dictionaries(
 
 def _run(content: bytes, name: str = "fuzz.csv") -> ImportJob:
     job = imports.import_job_create(
-        actor=None, uploaded_file=ContentFile(content, name=name), file_name=name, source="test"
+        actor=SYSTEM, uploaded_file=ContentFile(content, name=name), file_name=name, source="test"
     )
     return imports.import_job_run(job_id=job.pk)
 

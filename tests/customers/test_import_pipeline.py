@@ -16,6 +16,7 @@ from django.core.files import File
 from django.core.files.base import ContentFile
 from django.db import connections
 
+from apps.core.actors import SYSTEM
 from apps.customers.importing import rows as rows_module
 from apps.customers.importing.batches import BatchWriter
 from apps.customers.models import ContactPoint, Customer, ImportJob, ImportRowError, ImportStatus
@@ -43,7 +44,7 @@ def _file(count: int) -> str:
 
 def _run(content: str, workers: int) -> ImportJob:
     job = imports.import_job_create(
-        actor=None,
+        actor=SYSTEM,
         uploaded_file=ContentFile(content.encode(), name="people.csv"),
         file_name="people.csv",
         source="test",
@@ -149,7 +150,7 @@ def _child_import(path: str, barrier: Any, results: Any) -> None:
         barrier.wait(timeout=60)
         with open(path, "rb") as handle:
             job = imports.import_job_create(
-                actor=None,
+                actor=SYSTEM,
                 uploaded_file=File(handle, name=Path(path).name),
                 file_name=Path(path).name,
                 source="test",

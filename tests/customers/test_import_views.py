@@ -11,6 +11,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
+from apps.accounts.models import User
 from apps.customers.models import Customer, ImportJob, ImportStatus
 from apps.customers.services import imports
 from tests.customers.factories import CustomerFactory
@@ -21,20 +22,32 @@ CSV = (
 
 
 @pytest.fixture
-def finished_job(db: None) -> ImportJob:
+def finished_job(marketer: User) -> ImportJob:
+    """A job the `marketer` started: Marketers see their own jobs only."""
     job = imports.import_job_create(
-        actor=None, uploaded_file=ContentFile(CSV, name="list.csv"), file_name="list.csv", source="test"
+        actor=marketer, uploaded_file=ContentFile(CSV, name="list.csv"), file_name="list.csv", source="test"
     )
     return imports.import_job_run(job_id=job.pk)
+
+
+@pytest.fixture
+def owner_client(marketer: User) -> Client:
+    client = Client()
+    client.force_login(marketer)
+    return client
 
 
 @pytest.mark.parametrize(
     ("role", "status"), [(None, 302), ("Agent", 403), ("Marketer", 200), ("Supervisor", 200), ("Admin", 200)]
 )
 def test_import_pages_are_for_marketers_supervisors_and_admins(
-    client_for: Callable[[str | None], Client], finished_job: ImportJob, role: str | None, status: int
+    client_for: Callable[[str | None], Client],
+    owner_client: Client,
+    finished_job: ImportJob,
+    role: str | None,
+    status: int,
 ) -> None:
-    client = client_for(role)
+    client = owner_client if role == "Marketer" else client_for(role)
 
     pages = [
         reverse("customers:import"),
@@ -120,11 +133,11 @@ def test_unreadable_upload_shows_the_reason(client_for: Callable[[str | None], C
 
 
 def test_detail_lists_errors_and_progress_stops_polling_when_done(
-    client_for: Callable[[str | None], Client],
+    owner_client: Client,
     finished_job: ImportJob,
     django_assert_max_num_queries: Callable,
 ) -> None:
-    client = client_for("Marketer")
+    client = owner_client
     client.get(reverse("customers:import"))
 
     with django_assert_max_num_queries(8):
@@ -149,8 +162,8 @@ def test_progress_polls_while_the_job_runs(client_for: Callable[[str | None], Cl
     assert b'<progress class="progress" max="100" value="40">' in progress.content
 
 
-def test_error_report_download(client_for: Callable[[str | None], Client], finished_job: ImportJob) -> None:
-    response = client_for("Marketer").get(reverse("customers:import_errors", args=[finished_job.pk]))
+def test_error_report_download(owner_client: Client, finished_job: ImportJob) -> None:
+    response = owner_client.get(reverse("customers:import_errors", args=[finished_job.pk]))
 
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response.content.decode().splitlines() == [

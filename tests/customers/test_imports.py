@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 
 from apps.accounts.models import User
+from apps.core.actors import SYSTEM, SystemActor
 from apps.core.exceptions import NotAllowed
 from apps.core.models import AuditEntry
 from apps.customers.importing import batches
@@ -52,7 +53,7 @@ def run_import(
         name: str = "customers.csv",
         mapping: dict[str, str] | None = None,
         region: str = "US",
-        actor: User | None = None,
+        actor: User | SystemActor = SYSTEM,
     ) -> ImportJob:
         data = content.encode() if isinstance(content, str) else content
         job = imports.import_job_create(
@@ -471,7 +472,7 @@ def test_unreadable_files_are_refused_with_a_clear_message(
 ) -> None:
     with pytest.raises(ValidationError) as caught:
         imports.import_job_create(
-            actor=None, uploaded_file=ContentFile(content, name=name), file_name=name, source="test"
+            actor=SYSTEM, uploaded_file=ContentFile(content, name=name), file_name=name, source="test"
         )
 
     assert message in " ".join(caught.value.messages)
@@ -481,7 +482,7 @@ def test_unreadable_files_are_refused_with_a_clear_message(
 def test_mapping_must_name_known_fields_and_existing_columns(db: None) -> None:
     with pytest.raises(ValidationError) as caught:
         imports.import_job_create(
-            actor=None,
+            actor=SYSTEM,
             uploaded_file=ContentFile(b"Name,Tel\nAda,1\n", name="a.csv"),
             file_name="a.csv",
             mapping={"last_name": "Name", "phone": "Mobile", "shoe_size": "Tel", "custom:nope": "Tel"},
@@ -492,6 +493,19 @@ def test_mapping_must_name_known_fields_and_existing_columns(db: None) -> None:
         "Mapping: column 'Mobile' (for phone) is not in the file's header; 'shoe_size' is not a field "
         "that can be imported; 'nope' is not an active custom field."
     ]
+
+
+def test_an_import_that_says_nothing_about_whom_it_acts_for_is_refused(db: None) -> None:
+    with pytest.raises(NotAllowed):
+        imports.import_job_create(
+            actor=None,  # type: ignore[arg-type]
+            uploaded_file=ContentFile(GOOD.encode(), name="a.csv"),
+            file_name="a.csv",
+            source="test",
+        )
+
+    assert imports.import_allowed(None) is False
+    assert ImportJob.objects.count() == 0
 
 
 def test_agents_may_not_import(agent: User) -> None:
@@ -541,3 +555,52 @@ def test_error_report_lists_line_reason_and_raw_columns(run_import: Callable[...
         "2,email: 'bad' is not a valid email address.,Ada,bad",
         "5,email: 'x@' is not a valid email address.,,x@",
     ]
+
+
+def test_an_update_derives_the_time_zone_from_the_held_phones_first(
+    run_import: Callable[..., ImportJob],
+) -> None:
+    # Given a customer without a time zone who holds a London phone
+    customer = CustomerFactory(external_id="C1", time_zone="")
+    PhoneFactory(customer=customer, value="+442079460018", is_primary=True)
+
+    # When an import adds a US phone to it
+    job = run_import("external_id,phone\nC1,+14155550101\n")
+
+    # Then the zone comes from the phone it held (primary first), as time_zone_from_phones says
+    assert (job.updated_count, job.rejected_count) == (1, 0)
+    customer.refresh_from_db()
+    assert customer.time_zone == "Europe/London"
+    assert list(customer.contact_points.order_by("id").values_list("value", flat=True)) == [
+        "+442079460018",
+        "+14155550101",
+    ]
+
+
+def test_rows_naming_an_erased_persons_phone_or_email_are_rejected_and_the_rest_imported(
+    run_import: Callable[..., ImportJob],
+) -> None:
+    from apps.core.actors import SYSTEM
+    from apps.customers.services.gdpr import customer_erase
+
+    erased = CustomerFactory(first_name="Gone", last_name="Person")
+    PhoneFactory(customer=erased, value="+14155550199")
+    EmailFactory(customer=erased, value="gone@example.com")
+    customer_erase(actor=SYSTEM, customer=erased)
+
+    job = run_import(
+        "first_name,last_name,phone,email\n"
+        "Gone,Person,(415) 555-0199,\n"
+        "Gone,Again,,Gone@Example.com\n"
+        "Still,Here,(415) 555-0100,still@example.com\n"
+    )
+
+    assert job.status == ImportStatus.DONE, job.error_message
+    assert (job.created_count, job.rejected_count) == (1, 2)
+    reasons = errors_of(job)
+    assert [line for line, _ in reasons] == [2, 3]
+    assert reasons[0][1].startswith("phone: +14155550199: this contact point belongs to a person whose data")
+    assert reasons[1][1].startswith(
+        "email: gone@example.com: this contact point belongs to a person whose data"
+    )
+    assert list(Customer.objects.exclude(pk=erased.pk).values_list("first_name", flat=True)) == ["Still"]

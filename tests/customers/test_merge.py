@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.apps import apps
+from django.db.models import ForeignKey, Model
 
 from apps.accounts.models import User
+from apps.core.actors import SYSTEM, SystemActor
 from apps.core.exceptions import NotAllowed
 from apps.core.models import AuditEntry
 from apps.customers.exceptions import MergeNotAllowed
@@ -18,6 +22,13 @@ from apps.customers.services.customers import (
 from apps.customers.services.gdpr import customer_erase
 from apps.customers.services.merge import customer_merge
 from apps.customers.signals import customer_merged
+from apps.customers.timeline import customer_timeline
+from apps.interactions.models import Interaction, Queue
+from apps.interactions.receivers import on_customer_merged
+from apps.interactions.services import interaction_enqueue, message_add
+from tests.interactions.factories import make_queue
+
+INTERACTIONS_RECEIVER = "interactions.on_customer_merged"
 
 pytestmark = pytest.mark.django_db
 
@@ -192,19 +203,31 @@ def test_merge_refuses_same_customer_and_erased_customers(supervisor: User, agen
     with pytest.raises(MergeNotAllowed, match="itself"):
         customer_merge(actor=supervisor, survivor=survivor, duplicate=survivor)
 
-    customer_erase(actor=None, customer=duplicate)
+    customer_erase(actor=SYSTEM, customer=duplicate)
     with pytest.raises(MergeNotAllowed, match="erased"):
         customer_merge(actor=supervisor, survivor=survivor, duplicate=duplicate)
     assert Customer.objects.filter(pk=duplicate.pk).exists()
 
 
-def test_system_merge_without_actor(agent: User) -> None:
+def test_system_merge_is_recorded_by_name(agent: User) -> None:
     survivor, duplicate = _pair(agent)
 
-    record = customer_merge(actor=None, survivor=survivor, duplicate=duplicate)
+    record = customer_merge(actor=SystemActor("duplicate finder"), survivor=survivor, duplicate=duplicate)
 
     assert record.merged_by is None
-    assert AuditEntry.objects.get(action="customer.merge").actor is None
+    entry = AuditEntry.objects.get(action="customer.merge")
+    assert entry.actor is None
+    assert entry.data["system"] == "duplicate finder"
+
+
+def test_merge_without_actor_is_refused_and_nothing_changes(agent: User) -> None:
+    survivor, duplicate = _pair(agent)
+
+    with pytest.raises(NotAllowed):
+        customer_merge(actor=None, survivor=survivor, duplicate=duplicate)  # type: ignore[arg-type]
+
+    assert Customer.objects.filter(pk=duplicate.pk).exists()
+    assert MergeRecord.objects.count() == 0
 
 
 def test_duplicate_primary_wins_when_survivor_has_none_of_that_kind(supervisor: User, agent: User) -> None:
@@ -225,3 +248,157 @@ def test_duplicate_primary_wins_when_survivor_has_none_of_that_kind(supervisor: 
     survivor.refresh_from_db()
     assert survivor.time_zone == "Europe/Paris"
     assert Tag.objects.count() == 0
+
+
+# --- Nothing is lost: the duplicate's interactions, and every row of any app, move over ---
+
+
+def _chat(customer: Customer, queue: Queue, text: str) -> Interaction:
+    interaction = interaction_enqueue(
+        queue=queue, channel="chat", customer=customer, subject=f"About {text}", actor=SYSTEM
+    )
+    message_add(actor=SYSTEM, interaction_id=interaction.pk, body=text, direction="inbound")
+    return interaction
+
+
+def test_survivor_timeline_holds_both_histories(supervisor: User, agent: User) -> None:
+    # Given two records of one person, each with a chat (and its message) and a note
+    survivor, duplicate = _pair(agent)
+    queue = make_queue(channels=["chat"])
+    own_chat = _chat(survivor, queue, "my order")
+    their_chat = _chat(duplicate, queue, "my invoice")
+    own_note = note_add(actor=agent, customer=survivor, body="Asked for a callback")
+    their_note = Note.objects.get(customer=duplicate)
+
+    # When they are merged
+    customer_merge(actor=supervisor, survivor=survivor, duplicate=duplicate)
+
+    # Then the survivor's timeline shows both chats and both notes
+    keys = sorted(
+        entry.key for entry in customer_timeline(survivor, limit=50) if entry.kind in {"interaction", "note"}
+    )
+    assert keys == sorted(
+        [
+            f"interaction-{own_chat.pk}",
+            f"interaction-{their_chat.pk}",
+            f"note-{own_note.pk}",
+            f"note-{their_note.pk}",
+        ]
+    )
+    moved = Interaction.objects.get(pk=their_chat.pk)
+    assert moved.customer_id == survivor.pk
+    assert moved.version == their_chat.version + 2  # the message, then the move
+    assert list(moved.messages.values_list("body", flat=True)) == ["my invoice"]
+
+
+def test_a_failing_receiver_rolls_back_the_interactions_moved_before_it(
+    supervisor: User, agent: User
+) -> None:
+    # Given the duplicate's chat, and a later app whose receiver fails
+    survivor, duplicate = _pair(agent)
+    chat = _chat(duplicate, make_queue(channels=["chat"]), "my invoice")
+
+    def failing(sender: type, **kwargs: Any) -> None:
+        # The interactions receiver (connected at start-up) has already moved the chat.
+        assert Interaction.objects.get(pk=chat.pk).customer_id == kwargs["survivor_id"]
+        raise RuntimeError("campaigns could not move")
+
+    customer_merged.connect(failing)
+    try:
+        # When the merge runs
+        with pytest.raises(RuntimeError, match="campaigns"):
+            customer_merge(actor=supervisor, survivor=survivor, duplicate=duplicate)
+    finally:
+        customer_merged.disconnect(failing)
+
+    # Then nothing of it stays: the chat is the duplicate's again, the duplicate exists
+    assert Interaction.objects.get(pk=chat.pk).customer_id == duplicate.pk
+    assert Customer.objects.filter(pk=duplicate.pk).exists()
+    assert MergeRecord.objects.count() == 0
+
+
+def test_rows_no_receiver_moved_stop_the_merge_instead_of_being_lost(supervisor: User, agent: User) -> None:
+    # Given an app pointing at customers whose receiver is missing (here: interactions', unplugged)
+    survivor, duplicate = _pair(agent)
+    chat = _chat(duplicate, make_queue(channels=["chat"]), "my invoice")
+    assert customer_merged.disconnect(dispatch_uid=INTERACTIONS_RECEIVER)
+    try:
+        # When the merge runs
+        with pytest.raises(MergeNotAllowed, match="interactions.interaction.customer"):
+            customer_merge(actor=supervisor, survivor=survivor, duplicate=duplicate)
+    finally:
+        customer_merged.connect(on_customer_merged, dispatch_uid=INTERACTIONS_RECEIVER)
+
+    # Then the merge is undone and the chat keeps its customer
+    assert Interaction.objects.get(pk=chat.pk).customer_id == duplicate.pk
+    assert ContactPoint.objects.filter(customer=duplicate).count() == 2
+    assert MergeRecord.objects.count() == 0
+
+
+def _foreign_keys_to_customer() -> list[tuple[type[Model], str]]:
+    """Every foreign key to Customer of every installed model, many-to-many tables included."""
+    return [
+        (model, field.name)
+        for model in apps.get_models(include_auto_created=True)
+        for field in model._meta.get_fields()
+        if isinstance(field, ForeignKey) and field.related_model is Customer
+    ]
+
+
+# One way to make a row point at a customer, per foreign key. A new app's foreign key to Customer
+# fails the test below until it has a builder here and a customer_merged receiver moving its rows.
+_ROW_BUILDERS: dict[str, Callable[[Customer, str], object]] = {
+    "customers.contactpoint.customer": lambda c, tag: ContactPoint.objects.create(
+        customer=c, kind="email", value=f"{tag}@walk.example"
+    ),
+    "customers.note.customer": lambda c, tag: Note.objects.create(customer=c, body=tag),
+    "customers.mergerecord.survivor": lambda c, tag: MergeRecord.objects.create(
+        survivor=c, merged_customer_id=900_000 + c.pk
+    ),
+    "customers.customer_tags.customer": lambda c, tag: c.tags.add(Tag.objects.create(name=tag)),
+    "interactions.interaction.customer": lambda c, tag: Interaction.objects.create(
+        channel="chat", customer=c, subject=tag
+    ),
+}
+
+
+def test_after_a_merge_no_row_of_any_model_points_at_the_duplicate(supervisor: User, agent: User) -> None:
+    # Given a row of every model with a foreign key to Customer for each of the two records
+    survivor, duplicate = _pair(agent)
+    keys = _foreign_keys_to_customer()
+    names = {f"{model._meta.label_lower}.{field}" for model, field in keys}
+    assert names <= set(_ROW_BUILDERS), (
+        f"{sorted(names - set(_ROW_BUILDERS))} point at Customer: move their rows to the survivor "
+        "in a customer_merged receiver and add a row builder here"
+    )
+    for name in sorted(names):
+        _ROW_BUILDERS[name](survivor, f"walk-s-{name.replace('.', '-')}")
+        _ROW_BUILDERS[name](duplicate, f"walk-d-{name.replace('.', '-')}")
+    before = {(model, field): _identities(model, field, survivor, duplicate) for model, field in keys}
+
+    # When they are merged
+    record = customer_merge(actor=supervisor, survivor=survivor, duplicate=duplicate)
+
+    # Then no row points at the duplicate, and the survivor holds its rows and the duplicate's
+    for model, field in keys:
+        label = f"{model._meta.label_lower}.{field}"
+        assert not model._default_manager.filter(**{field: duplicate.pk}).exists(), label
+        held = before[model, field]
+        expected = held[survivor.pk] | held[duplicate.pk]
+        if model is MergeRecord:
+            expected |= {record.pk}
+        assert _identities(model, field, survivor)[survivor.pk] == expected, label
+
+
+def _identities(model: type[Model], field: str, *customers: Customer) -> dict[int, set[object]]:
+    """Per customer, what identifies the rows pointing at it: their ids; for a many-to-many
+    table, the other side's ids (merging copies those links as new rows)."""
+    column = "pk"
+    if model._meta.auto_created:
+        column = next(
+            f.name for f in model._meta.get_fields() if isinstance(f, ForeignKey) and f.name != field
+        )
+    return {
+        who.pk: set(model._default_manager.filter(**{field: who.pk}).values_list(column, flat=True))
+        for who in customers
+    }

@@ -134,9 +134,9 @@ def test_timeline_merges_registered_sources_newest_first(ada, agent: User) -> No
     note_add(actor=agent, customer=ada, body="second note")
     extra = TimelineEntry(at=ada.created_at.replace(year=2000), kind="call", title="Old call", key="call-1")
     saved = registered_sources()
-    register_source("test.calls", lambda customer, before, limit: [extra])
+    register_source("test.calls", lambda customer, viewer, before, limit: [extra])
     try:
-        entries = customer_timeline(ada, limit=10)
+        entries = customer_timeline(ada, viewer=agent, limit=10)
     finally:
         from apps.customers import timeline
 

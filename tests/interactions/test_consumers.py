@@ -15,9 +15,9 @@ from django.test import Client
 
 from apps.accounts.models import User
 from apps.core.actors import SYSTEM
-from apps.interactions import events, services
+from apps.interactions import events, selectors, services
 from apps.interactions.consumers import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
-from apps.interactions.models import AgentProfile, Presence
+from apps.interactions.models import AgentProfile, Interaction, Presence
 from tests.interactions.factories import make_queue
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -154,7 +154,12 @@ def test_heartbeats_keep_presence_and_silence_times_out(make_user: Callable[...,
         await communicator.disconnect()
         return reply
 
-    assert async_to_sync(run)() == {"kind": "heartbeat"}
+    assert async_to_sync(run)() == {
+        "kind": "heartbeat",
+        "agent_version": agent.version,
+        "presence": "available",
+        "offers": [],
+    }
     assert services.agents_presence_timeout() == 0
     agent.refresh_from_db()
     assert agent.presence == Presence.AVAILABLE  # a closed socket alone changes nothing
@@ -216,3 +221,102 @@ def test_a_socket_renews_its_groups_and_a_member_that_does_not_is_dropped(
         return got, stale_got
 
     assert async_to_sync(run)() == ({"kind": "probe"}, False)
+
+
+def test_the_heartbeat_answer_names_the_agents_open_offers_and_state_version(
+    make_user: Callable[..., User], django_assert_max_num_queries: Any
+) -> None:
+    """The desk compares the answer with what it shows: an offer whose event never reached the
+    socket is in the answer, so the page reloads its work and the offer pops."""
+    from channels.db import database_sync_to_async
+
+    from tests.interactions.factories import make_agent
+
+    # Given an agent with two chats offered, one accepted, and another agent's offer
+    queue = make_queue(offer_timeout_seconds=60)
+    agent = make_agent(queue, capacity={"chat": 3})
+    chats = [services.interaction_enqueue(actor=SYSTEM, queue=queue, channel="chat") for _ in range(3)]
+    services.interaction_accept(actor=agent.user, interaction_id=chats[2].pk)
+    other = make_agent(make_queue(name="Other"))
+    services.interaction_enqueue(actor=SYSTEM, queue=other.queues.get(), channel="chat")
+    offered = {c.pk: Interaction.objects.get(pk=c.pk).version for c in chats[:2]}
+    agent.refresh_from_db()
+    headers = _headers(agent.user)
+
+    async def run() -> tuple[dict[str, Any], dict[str, Any]]:
+        communicator, connected, _ = await _connect("/ws/agent/", headers)
+        assert connected
+        await communicator.send_json_to({"type": "heartbeat"})
+        with_offers = await communicator.receive_json_from(timeout=5)
+        # When the offers are answered without the socket hearing of it
+        for pk in offered:
+            await database_sync_to_async(services.interaction_reject)(actor=agent.user, interaction_id=pk)
+        while not await communicator.receive_nothing(timeout=0.2):
+            await communicator.receive_json_from(timeout=1)  # the rejections' own events
+        await communicator.send_json_to({"type": "heartbeat"})
+        without = await communicator.receive_json_from(timeout=5)
+        await communicator.disconnect()
+        return with_offers, without
+
+    # When the desk sends a heartbeat
+    with_offers, without = async_to_sync(run)()
+
+    # Then the answer carries the agent's state version and exactly their open offers
+    assert with_offers == {
+        "kind": "heartbeat",
+        "agent_version": agent.version,
+        "presence": "available",
+        "offers": [{"id": pk, "version": version} for pk, version in sorted(offered.items())],
+    }
+    agent.refresh_from_db()
+    assert without == {
+        "kind": "heartbeat",
+        "agent_version": agent.version,
+        "presence": "available",
+        "offers": [],
+    }
+    assert without["agent_version"] > with_offers["agent_version"]
+
+    # And the pulse it forwards is one query
+    with django_assert_max_num_queries(1):
+        pulse = selectors.agent_desk_pulse(user_id=agent.user_id)
+    assert pulse == selectors.DeskPulse(agent_version=agent.version, presence="available", offers=[])
+
+
+def test_a_heartbeat_of_a_user_without_an_agent_profile_is_answered_plainly(
+    make_user: Callable[..., User],
+) -> None:
+    supervisor = make_user("Supervisor")
+    headers = _headers(supervisor)
+
+    async def run() -> dict[str, Any]:
+        communicator, connected, _ = await _connect("/ws/agent/", headers)
+        assert connected
+        await communicator.send_json_to({"type": "heartbeat"})
+        reply = await communicator.receive_json_from(timeout=5)
+        await communicator.disconnect()
+        return reply
+
+    assert async_to_sync(run)() == {"kind": "heartbeat"}
+    assert not AgentProfile.objects.filter(user=supervisor).exists()
+
+
+def test_a_heartbeat_writes_the_agents_last_seen_at_most_every_twenty_seconds() -> None:
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from tests.interactions.factories import make_agent
+
+    agent = make_agent(make_queue())
+    recent = timezone.now() - dt.timedelta(seconds=5)
+    AgentProfile.objects.filter(pk=agent.pk).update(last_seen_at=recent)
+
+    services.agent_seen(user_id=agent.user_id)
+    agent.refresh_from_db()
+    assert agent.last_seen_at == recent  # a fast heartbeat does not rewrite the row
+
+    later = recent + dt.timedelta(seconds=21)
+    services.agent_seen(user_id=agent.user_id, now=later)
+    agent.refresh_from_db()
+    assert agent.last_seen_at == later

@@ -192,6 +192,32 @@ def test_a_do_not_call_number_is_refused_and_nothing_is_written() -> None:
     assert (_state(agent), _voice_load(agent)) == (AgentState.AVAILABLE, 0)
 
 
+def test_an_erased_persons_number_and_address_are_refused_because_their_consent_went_with_them() -> None:
+    from apps.customers.services.gdpr import customer_erase
+
+    queue = make_queue(channels=["voice", "email"])
+    agent = make_agent(queue)
+    phone = PhoneFactory(value=NUMBER, do_not_call=True, do_not_call_at=timezone.now())
+    EmailFactory(customer=phone.customer, value="gone@example.com")
+    customer_erase(actor=SYSTEM, customer=phone.customer)
+
+    with pytest.raises(ContactRefused, match=r"\+14155550123 belongs to a person whose data was erased"):
+        services.interaction_originate(
+            actor=SYSTEM, queue=queue, to_number="(415) 555-0123", agent_id=agent.pk
+        )
+    with pytest.raises(ContactRefused, match="gone@example.com belongs to a person whose data was erased"):
+        services.interaction_enqueue(
+            actor=SYSTEM,
+            queue=queue,
+            channel="email",
+            contact="Gone@Example.com",
+            direction=Direction.OUTBOUND,
+        )
+
+    assert (Interaction.objects.count(), InteractionEvent.objects.count()) == (0, 0)
+    assert (_state(agent), _voice_load(agent)) == (AgentState.AVAILABLE, 0)
+
+
 def test_outbound_texts_and_emails_respect_consent_but_inbound_contacts_are_always_taken() -> None:
     queue = make_queue(channels=["sms", "email", "voice"])
     PhoneFactory(value=NUMBER, do_not_call=True)

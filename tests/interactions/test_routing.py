@@ -27,6 +27,7 @@ from apps.interactions.models import (
     RoutingStrategy,
     Skill,
 )
+from apps.interactions.services.agents import interaction_offer_seen
 from tests.customers.factories import CustomerFactory, PhoneFactory
 from tests.interactions.factories import make_agent, make_queue
 
@@ -195,6 +196,8 @@ def test_offer_timeout_redirects_and_turns_the_agent_not_ready() -> None:
     version = Interaction.objects.get(pk=interaction.pk).version
 
     assert not services.interaction_offer_expire(interaction_id=interaction.pk, version=version)  # not due
+    # The agent's desk showed the offer: its timeout is the agent's no-answer.
+    assert interaction_offer_seen(actor=first.user, interaction_id=interaction.pk, version=version)
     Interaction.objects.filter(pk=interaction.pk).update(
         offer_expires_at=timezone.now() - dt.timedelta(seconds=1)
     )
@@ -310,7 +313,7 @@ def test_not_ready_needs_a_reason_and_agents_change_only_their_own_state() -> No
     assert ContactPoint.objects.count() == 0
 
 
-def test_an_expired_wrap_up_closes_only_where_no_disposition_is_required() -> None:
+def test_an_expired_wrap_up_closes_in_every_queue_a_required_disposition_recorded_as_timed_out() -> None:
     free = make_queue(name="Free", disposition_required=False, wrap_up_seconds=10, auto_accept=True)
     strict = make_queue(name="Strict", disposition_required=True, wrap_up_seconds=10, auto_accept=True)
     agent = make_agent(free, strict, capacity={"chat": 2})
@@ -323,11 +326,12 @@ def test_an_expired_wrap_up_closes_only_where_no_disposition_is_required() -> No
 
     assert services.wrap_ups_expire_due() == 0  # not yet due
     later = timezone.now() + dt.timedelta(seconds=11)
-    assert services.wrap_ups_expire_due(now=later) == 1
+    assert services.wrap_ups_expire_due(now=later) == 2
 
     assert _status(loose_chat)[0] == InteractionStatus.CLOSED
     assert [k for k, _, _ in _events(loose_chat)][-1] == "wrap_up_timeout"
-    assert _status(strict_chat)[0] == InteractionStatus.WRAP_UP
+    assert _status(strict_chat)[0] == InteractionStatus.CLOSED
+    assert (loose_chat.disposition_id, strict_chat.disposition.code) == (None, "wrap-up-timeout")  # type: ignore[union-attr]
     assert _status(waiting) == (InteractionStatus.ACTIVE, agent.pk)  # the freed slot is taken at once
 
 

@@ -32,6 +32,7 @@ from apps.interactions.models import (
     InteractionStatus,
     Presence,
 )
+from apps.interactions.services.agents import interaction_offer_seen
 from tests.conftest import require_postgres
 from tests.interactions.factories import make_agent, make_queue
 
@@ -162,6 +163,8 @@ def test_an_unanswered_direct_transfer_times_out_like_any_offer() -> None:
     interaction = _active(sales, first)
     services.interaction_transfer(actor=first.user, interaction_id=interaction.pk, to_agent_id=colleague.pk)
     services.agent_set_presence(actor=SYSTEM, agent_id=first.pk, presence=Presence.OFFLINE)
+    offered = Interaction.objects.get(pk=interaction.pk)  # the colleague's desk shows the offer
+    interaction_offer_seen(actor=colleague.user, interaction_id=offered.pk, version=offered.version)
     Interaction.objects.filter(pk=interaction.pk).update(
         offer_expires_at=timezone.now() - dt.timedelta(seconds=1)
     )

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.test import Client
+
+from apps.accounts.models import User
+from apps.customers.models import ImportJob
 
 pytestmark = pytest.mark.django_db
 
@@ -23,3 +27,23 @@ def test_workspaces_open_only_for_their_roles(
     anonymous = client_for(None).get(path)
     assert anonymous.status_code == 302
     assert anonymous["Location"].startswith("/login/?next=")
+
+
+def test_the_campaigns_page_lists_a_marketers_own_import_jobs_and_all_of_them_to_a_supervisor(
+    make_user: Callable[..., User], django_assert_max_num_queries: Any
+) -> None:
+    mine, theirs = make_user("Marketer"), make_user("Marketer")
+    ImportJob.objects.create(created_by=mine, file="imports/a.csv", file_name="mine-list.csv")
+    ImportJob.objects.create(created_by=theirs, file="imports/b.csv", file_name="their-list.csv")
+    marketer, supervisor = Client(), Client()
+    marketer.force_login(mine)
+    supervisor.force_login(make_user("Supervisor"))
+
+    with django_assert_max_num_queries(8):
+        page = marketer.get("/campaigns/").content.decode()
+    overview = supervisor.get("/campaigns/").content.decode()
+
+    assert "mine-list.csv" in page
+    assert "their-list.csv" not in page
+    assert "mine-list.csv" in overview
+    assert "their-list.csv" in overview

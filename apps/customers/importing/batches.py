@@ -30,7 +30,7 @@ from apps.customers.models import (
     Organization,
     Tag,
 )
-from apps.customers.normalize import time_zone_for_phone
+from apps.customers.normalize import time_zone_from_phones
 from apps.customers.services.customers import build_search_text
 
 PHONE = ContactPointKind.PHONE.value
@@ -412,10 +412,14 @@ class BatchWriter:
                     if consent != point.consent:
                         consent_changed = True
                         consent_rows.append((point.pk, *(consent[c] for c in CONSENT_COLUMNS)))
-            if not values["time_zone"] and not any(c.kind == PHONE for c in state.contacts):
-                first_phone = next((v for k, v, _ in added if k == PHONE), None)
-                if first_phone is not None:
-                    values["time_zone"] = time_zone_for_phone(first_phone)
+            if not values["time_zone"]:
+                # The phones it holds (primary first, then oldest), then the ones this row adds.
+                held = [
+                    c.value
+                    for c in sorted(state.contacts, key=lambda c: (not c.is_primary, c.pk))
+                    if c.kind == PHONE
+                ]
+                values["time_zone"] = time_zone_from_phones([*held, *(v for k, v, _ in added if k == PHONE)])
             if (
                 added
                 or values["first_name"] != before["first_name"]

@@ -10,11 +10,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from apps.customers.custom_fields import coerce_value
-from apps.customers.exceptions import InvalidContact
+from apps.customers.erasure import erased_contact_digest
+from apps.customers.exceptions import ContactErased, InvalidContact
 from apps.customers.importing.fields import CONSENT_FIELDS, CUSTOM_PREFIX, EMAIL_FIELDS, PHONE_FIELDS
 from apps.customers.importing.phones import fast_normalize_phone
 from apps.customers.models import ContactPointKind, CustomFieldDefinition, LifecycleStage
-from apps.customers.normalize import normalize_email, normalize_phone, time_zone_for_phone
+from apps.customers.normalize import (
+    normalize_email,
+    normalize_phone,
+    time_zone_for_phone,
+    time_zone_from_phones,
+)
 from apps.customers.services.customers import build_search_text
 
 _YES = frozenset({"yes", "y", "true", "1", "on", "x"})
@@ -28,6 +34,9 @@ _PLAIN_EMAIL = re.compile(
 _MAX = {"external_id": 100, "first_name": 100, "last_name": 100, "organization": 200, "job_title": 100}
 _CONTACT_MAX = 254
 NEEDS_NAME_OR_CONTACT = "needs at least a name, a phone or an email"
+# C0 and C1 control characters (tab, newline and carriage return included): none belongs in a
+# name, an organization, a job title or an external id.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class CleanRow:
@@ -140,8 +149,12 @@ class RowValidator:
         region: str,
         definitions: list[CustomFieldDefinition],
         owners: dict[str, int],
+        erased: frozenset[str] = frozenset(),
     ) -> None:
         self.region = region.upper()
+        # The register of erased contact points (apps.customers.erasure.erased_digests): a row
+        # that names an erased person's phone or email is rejected, never imported silently.
+        self.erased = erased
         self.header_size = header_size
         self.owners = {name.lower(): pk for name, pk in owners.items()}
         self.plain = [(name, columns[name]) for name in _MAX if name in columns]
@@ -178,6 +191,49 @@ class RowValidator:
             return value
         return normalize_email(text)
 
+    def contact_points(
+        self, cells: list[str], problems: list[str]
+    ) -> tuple[list[str], dict[str, str], list[str]]:
+        """The row's phones (E.164, without repeats, in column order), the time zone each one
+        tells, and its emails (normalized, without repeats). The one place a row's contact
+        points are validated: each unusable one adds its reason to `problems` (the row is then
+        rejected with it)."""
+        phones: list[str] = []
+        zones: dict[str, str] = {}
+        for index in self.phone_columns:
+            text = cells[index]
+            if text.strip():
+                try:
+                    e164, zone = self.phone(text)
+                except InvalidContact as exc:
+                    problems.append(f"phone: {exc}")
+                    continue
+                if self.is_erased(ContactPointKind.PHONE, e164):
+                    problems.append(f"phone: {ContactErased(e164)}")
+                    continue
+                if e164 not in zones:
+                    zones[e164] = zone
+                    phones.append(e164)
+        emails: list[str] = []
+        for index in self.email_columns:
+            text = cells[index]
+            if text.strip():
+                try:
+                    value = self.email(text)
+                except InvalidContact as exc:
+                    problems.append(f"email: {exc}")
+                    continue
+                if self.is_erased(ContactPointKind.EMAIL, value):
+                    problems.append(f"email: {ContactErased(value)}")
+                    continue
+                if value not in emails:
+                    emails.append(value)
+        return phones, zones, emails
+
+    def is_erased(self, kind: str, value: str) -> bool:
+        """Whether a normalized phone or email is in the register (no hashing when it is empty)."""
+        return bool(self.erased) and erased_contact_digest(kind, value, normalized=True) in self.erased
+
     def validate(self, line: int, cells: list[str], problem: str = "") -> CleanRow | RowError:
         if problem:
             return RowError(line, problem, cells)
@@ -195,32 +251,17 @@ class RowValidator:
             value = cells[index].strip()
             if len(value) > _MAX[name]:
                 problems.append(f"{name} is longer than {_MAX[name]} characters")
+            elif (control := _CONTROL.search(value)) is not None:
+                # Never in a name; most often a sign the file was read in the wrong encoding.
+                problems.append(
+                    f"{name} holds the control character U+{ord(control.group()):04X}; remove it "
+                    "(or save the file as CSV UTF-8 if the names look garbled)"
+                )
             setattr(row, name, value)
-        phones: list[str] = []
-        for index in self.phone_columns:
-            text = cells[index]
-            if text.strip():
-                try:
-                    e164, zone = self.phone(text)
-                except InvalidContact as exc:
-                    problems.append(f"phone: {exc}")
-                    continue
-                if e164 not in phones:
-                    if not phones:
-                        row.phone_zone = zone
-                    phones.append(e164)
+        phones, zones, emails = self.contact_points(cells, problems)
         row.phones = tuple(phones)
-        emails: list[str] = []
-        for index in self.email_columns:
-            text = cells[index]
-            if text.strip():
-                try:
-                    value = self.email(text)
-                except InvalidContact as exc:
-                    problems.append(f"email: {exc}")
-                    continue
-                if value not in emails:
-                    emails.append(value)
+        # The zones the phone lookup already found, so the shared rule does no second lookup.
+        row.phone_zone = time_zone_from_phones(phones, zone_of=zones.__getitem__)
         row.emails = tuple(emails)
         if self.stage_column is not None and (stage := cells[self.stage_column].strip()):
             known = self.stages.get(stage.lower())

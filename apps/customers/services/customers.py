@@ -16,14 +16,18 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.accounts.models import User
+from apps.accounts.roles import Role, has_role
 from apps.core.actors import Actor, require_actor, require_person
+from apps.core.exceptions import NotAllowed
 from apps.core.services import audit_record
 from apps.customers.custom_fields import validate_custom_fields
-from apps.customers.exceptions import ContactPointTaken, InvalidContact
+from apps.customers.erasure import erased_contact_digest, is_erased_contact
+from apps.customers.exceptions import ContactErased, ContactPointTaken, InvalidContact
 from apps.customers.models import (
     ContactPoint,
     ContactPointKind,
     Customer,
+    ErasedContact,
     LifecycleStage,
     Note,
     Organization,
@@ -111,7 +115,44 @@ def _derive_time_zone(customer: Customer) -> None:
         Customer.objects.filter(pk=customer.pk).update(time_zone=zone)
 
 
-def _add_contact(customer: Customer, contact: ContactInput, region: str | None) -> ContactPoint:
+def _erased_check(*, actor: Actor, kind: str, network: str, value: str, consent_confirmed: bool) -> bool:
+    """Refuse a normalized contact point of a person whose data was erased (ContactErased)
+    unless `consent_confirmed`, which only a supervisor or an admin may give (NotAllowed
+    otherwise: the product itself cannot know that a person agreed). True when the value was
+    erased and consent is confirmed: the caller audits it and takes it off the register."""
+    if not is_erased_contact(kind, value, network, normalized=True):
+        return False
+    if not consent_confirmed:
+        raise ContactErased(value)
+    if not isinstance(actor, User) or not has_role(actor, Role.SUPERVISOR, Role.ADMIN):
+        raise NotAllowed(
+            "Only a supervisor or an admin can confirm that a person whose data was erased agreed "
+            "to be added again."
+        )
+    return True
+
+
+def _readded_with_consent(*, actor: Actor, customer: Customer, point: ContactPoint) -> None:
+    """The person agreed to come back: their contact point leaves the register (so imports and
+    inbound contacts see them again), and who confirmed it is audited, without the value."""
+    digest = erased_contact_digest(point.kind, point.value, point.network, normalized=True)
+    ErasedContact.objects.filter(digest=digest).delete()
+    audit_record(
+        actor=actor,
+        action="contact_point.consent_confirmed",
+        obj=customer,
+        data={"contact_point": point.pk, "kind": point.kind},
+    )
+
+
+def _add_contact(
+    customer: Customer,
+    contact: ContactInput,
+    region: str | None,
+    *,
+    actor: Actor,
+    consent_confirmed: bool = False,
+) -> ContactPoint:
     kind = contact.kind
     if kind not in ContactPointKind.values:
         raise InvalidContact(f"Unknown contact kind {kind!r}.")
@@ -124,12 +165,15 @@ def _add_contact(customer: Customer, contact: ContactInput, region: str | None) 
         if existing.customer_id == customer.pk:
             return existing
         raise ContactPointTaken(existing)
+    readded = _erased_check(
+        actor=actor, kind=kind, network=network, value=value, consent_confirmed=consent_confirmed
+    )
     try:
         with transaction.atomic():
             if contact.is_primary:
                 customer.contact_points.filter(kind=kind, is_primary=True).update(is_primary=False)
             is_primary = contact.is_primary or not customer.contact_points.filter(kind=kind).exists()
-            return ContactPoint.objects.create(
+            point = ContactPoint.objects.create(
                 customer=customer,
                 kind=kind,
                 network=network,
@@ -140,6 +184,9 @@ def _add_contact(customer: Customer, contact: ContactInput, region: str | None) 
     except IntegrityError:
         # Another transaction took the same value between our check and insert.
         raise ContactPointTaken(ContactPoint.objects.get(kind=kind, network=network, value=value)) from None
+    if readded:
+        _readded_with_consent(actor=actor, customer=customer, point=point)
+    return point
 
 
 @transaction.atomic
@@ -158,9 +205,12 @@ def customer_create(
     contacts: Sequence[ContactInput] = (),
     tags: Iterable[str] = (),
     region: str | None = None,
+    consent_confirmed: bool = False,
 ) -> Customer:
     """Create a customer with its contact points. Raises InvalidContact, ContactPointTaken (the
-    value belongs to someone else: a duplicate), InvalidCustomFields or ValidationError; on any
+    value belongs to someone else: a duplicate), ContactErased (a contact point of a person
+    whose data was erased: `consent_confirmed=True` from a supervisor or an admin re-adds it,
+    audited as "contact_point.consent_confirmed"), InvalidCustomFields or ValidationError; on any
     error nothing is written. Audited as "customer.create" (its tags are part of it)."""
     require_actor(actor)
     if not (first_name.strip() or last_name.strip() or contacts):
@@ -179,7 +229,7 @@ def customer_create(
         custom_fields=validate_custom_fields(custom_fields),
     )
     for contact in contacts:
-        _add_contact(customer, contact, region)
+        _add_contact(customer, contact, region, actor=actor, consent_confirmed=consent_confirmed)
     if tags:
         _apply_tags(customer, tags, replace=False)
     _derive_time_zone(customer)
@@ -252,12 +302,18 @@ def customer_update(
 
 @transaction.atomic
 def contact_point_add(
-    *, actor: Actor, customer: Customer, contact: ContactInput, region: str | None = None
+    *,
+    actor: Actor,
+    customer: Customer,
+    contact: ContactInput,
+    region: str | None = None,
+    consent_confirmed: bool = False,
 ) -> ContactPoint:
     """Add a contact point (normalized). Adding one the customer already has returns it; one that
-    belongs to another customer raises ContactPointTaken."""
+    belongs to another customer raises ContactPointTaken; one of a person whose data was erased
+    raises ContactErased unless a supervisor or an admin passes `consent_confirmed=True`."""
     require_actor(actor)
-    point = _add_contact(customer, contact, region)
+    point = _add_contact(customer, contact, region, actor=actor, consent_confirmed=consent_confirmed)
     _derive_time_zone(customer)
     customer_refresh_search_text(customer=customer)
     Customer.objects.filter(pk=customer.pk).update(updated_at=timezone.now())
@@ -289,7 +345,9 @@ def contact_point_update(
     hands primary to the oldest other point of the kind, and the only point of its kind stays
     primary (ValidationError on is_primary). Raises InvalidContact for a value that does not
     normalize, ContactPointTaken when the new value belongs to another customer (a duplicate to
-    merge), ValidationError on value when the customer already has it on another point.
+    merge), ContactErased when it belongs to a person whose data was erased (re-adding them is
+    contact_point_add with consent confirmed), ValidationError on value when the customer
+    already has it on another point.
 
     Locks: every contact point of the customer of that kind (SELECT ... FOR UPDATE, in id order),
     so two primary changes of one customer queue up and never leave two primaries. Audited as
@@ -324,6 +382,9 @@ def contact_point_update(
             raise ContactPointTaken(clash)
         if clash is not None:
             raise ValidationError({"value": f"This customer already has {new_value}."})
+        # Changing a value into an erased one is re-adding that person: it goes through
+        # contact_point_add with consent confirmed, never through a correction.
+        _erased_check(actor=actor, kind=kind, network=new_network, value=new_value, consent_confirmed=False)
         if new_value != point.value:
             changed["value"] = new_value
         if new_network != point.network:

@@ -1,5 +1,6 @@
 """CSV export of customers with exactly the columns the importer reads, so exporting and
-importing the file again changes nothing."""
+importing the file again changes nothing. Cells a spreadsheet would run as a formula are
+written as text (FORMULA_STARTS); the importer reads them back unchanged."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from apps.customers.importing.fields import (
     PHONE_FIELDS,
     PLAIN_FIELDS,
 )
+from apps.customers.importing.files import neutralize_formula
 from apps.customers.models import ContactPoint, ContactPointKind, Customer, CustomFieldType
 
 EXPORT_CHUNK = 2000
@@ -97,25 +99,24 @@ def _lines(queryset: QuerySet[Customer]) -> Iterator[str]:
     for customer in rows.iterator(chunk_size=EXPORT_CHUNK):
         phones = [p for p in customer.contact_points.all() if p.kind == ContactPointKind.PHONE]
         emails = [p for p in customer.contact_points.all() if p.kind == ContactPointKind.EMAIL]
-        writer.writerow(
-            [
-                customer.external_id or "",
-                customer.first_name,
-                customer.last_name,
-                *[(emails[i].value if i < len(emails) else "") for i in range(len(EMAIL_FIELDS))],
-                *[(phones[i].value if i < len(phones) else "") for i in range(len(PHONE_FIELDS))],
-                customer.organization.name if customer.organization else "",
-                customer.job_title,
-                customer.lifecycle_stage,
-                customer.time_zone,
-                "; ".join(sorted(t.name for t in customer.tags.all())),
-                customer.owner.username if customer.owner else "",
-                _consent_cell(phones, "do_not_call"),
-                _consent_cell(emails, "email_opt_out"),
-                _consent_cell(phones, "sms_opt_in"),
-                *(_custom_cell(customer.custom_fields.get(key), types[key]) for key in keys),
-            ]
-        )
+        cells = [
+            customer.external_id or "",
+            customer.first_name,
+            customer.last_name,
+            *[(emails[i].value if i < len(emails) else "") for i in range(len(EMAIL_FIELDS))],
+            *[(phones[i].value if i < len(phones) else "") for i in range(len(PHONE_FIELDS))],
+            customer.organization.name if customer.organization else "",
+            customer.job_title,
+            customer.lifecycle_stage,
+            customer.time_zone,
+            "; ".join(sorted(t.name for t in customer.tags.all())),
+            customer.owner.username if customer.owner else "",
+            _consent_cell(phones, "do_not_call"),
+            _consent_cell(emails, "email_opt_out"),
+            _consent_cell(phones, "sms_opt_in"),
+            *(_custom_cell(customer.custom_fields.get(key), types[key]) for key in keys),
+        ]
+        writer.writerow([neutralize_formula(cell) for cell in cells])
         yield line.value
 
 

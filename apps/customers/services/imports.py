@@ -5,6 +5,7 @@ of the same file changes nothing. See apps.customers.importing for the parts."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import logging
 import multiprocessing
 import os
@@ -20,23 +21,30 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.accounts.roles import Role, has_role
+from apps.core.actors import Actor, SystemActor, is_system, require_actor
 from apps.core.exceptions import NotAllowed
 from apps.core.services import audit_record
 from apps.customers.custom_fields import active_definitions
+from apps.customers.erasure import erased_digests
 from apps.customers.importing.batches import BatchWriter, ConcurrentChange, store_for_connection
 from apps.customers.importing.fields import CUSTOM_PREFIX, known_fields, suggest_mapping
-from apps.customers.importing.files import TabularFile, extension_of, open_tabular
+from apps.customers.importing.files import (
+    TabularFile,
+    count_rows_within,
+    extension_of,
+    neutralize_formula,
+    open_tabular,
+)
 from apps.customers.importing.rows import CleanRow, RowError, RowValidator
 from apps.customers.models import CustomFieldDefinition, ImportJob, ImportRowError, ImportStatus
 
 logger = logging.getLogger(__name__)
 
-MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 IMPORT_ROLES = (Role.MARKETER, Role.SUPERVISOR, Role.ADMIN)
 IDENTIFYING_FIELDS = ("external_id", "first_name", "last_name", "phone", "email")
 # Rows per transaction on PostgreSQL (COPY) and elsewhere (ORM); progress moves between batches.
@@ -52,10 +60,29 @@ MAX_ATTEMPTS = 3
 IMPORT_WRITE_LOCK = 0x63757374_696D7074
 
 
-def import_allowed(user: User | None) -> bool:
-    """None is the system (management command, tests); people need a role or the permission."""
+class JobNoLongerRunning(Exception):
+    """The job stopped being RUNNING under the worker (the stalled-job sweeper failed it)."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(f"import job {job_id} is no longer running")
+
+
+def max_upload_bytes() -> int:
+    return int(settings.IMPORT_MAX_UPLOAD_MB) * 1024 * 1024
+
+
+def upload_too_large_message() -> str:
+    return f"The file is larger than {settings.IMPORT_MAX_UPLOAD_MB} MB, the most one import takes; split it."
+
+
+def import_allowed(user: User | SystemActor | None) -> bool:
+    """A SystemActor (the management command, a task) is the system; people need a role or the
+    permission; a caller that says nothing about whom it acts for (None) may not import."""
     if user is None:
+        return False
+    if is_system(user):
         return True
+    assert isinstance(user, User)
     return bool(
         user.is_authenticated
         and (has_role(user, *IMPORT_ROLES) or user.has_perm("customers.import_customers"))
@@ -123,7 +150,7 @@ def _check_mapping(mapping: Mapping[str, str], headers: list[str]) -> dict[str, 
 
 def import_job_create(
     *,
-    actor: User | None,
+    actor: User | SystemActor,
     uploaded_file: File,
     file_name: str,
     mapping: dict[str, str] | None = None,
@@ -132,17 +159,18 @@ def import_job_create(
     schedule: bool = True,
 ) -> ImportJob:
     """Check the actor may import (Marketer, Supervisor, Admin or customers.import_customers;
-    NotAllowed otherwise), that the file is a readable .csv/.xlsx within MAX_UPLOAD_BYTES with a
+    NotAllowed otherwise), that the file is a readable .csv/.xlsx within IMPORT_MAX_UPLOAD_MB with a
     header row, and that the mapping (field -> header; suggested from the headers when None)
     names known fields and existing columns (ValidationError otherwise). Stores the file and
     schedules tasks.import_run after commit (schedule=False: the caller runs it, like the
     management command). Nothing is written when a check fails."""
+    require_actor(actor)
     if not import_allowed(actor):
         raise NotAllowed("Importing customers needs the Marketer, Supervisor or Admin role.")
     extension_of(file_name)
     size = getattr(uploaded_file, "size", None)
-    if size is not None and size > MAX_UPLOAD_BYTES:
-        raise ValidationError(f"The file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
+    if size is not None and size > max_upload_bytes():
+        raise ValidationError(upload_too_large_message())
     if size == 0:
         raise ValidationError("The file is empty.")
     region = (default_region or "").strip().upper()
@@ -156,7 +184,7 @@ def import_job_create(
     _stream_of(uploaded_file)
     with transaction.atomic():
         job = ImportJob(
-            created_by=actor,
+            created_by=actor if isinstance(actor, User) else None,
             source=source[:16],
             file_name=os.path.basename(file_name)[:255],
             mapping=chosen,
@@ -348,18 +376,22 @@ def import_job_run(
     workers: 0 validates inline, 1 in a thread ahead of the writer, more in a process pool
     (default: decided from the file size and CPUs);
     on_progress(processed, estimated_total) is called after each batch."""
+    now = timezone.now()
     claimed = ImportJob.objects.filter(pk=job_id, status=ImportStatus.PENDING).update(
-        status=ImportStatus.RUNNING, started_at=timezone.now()
+        status=ImportStatus.RUNNING, started_at=now, heartbeat_at=now
     )
     job = ImportJob.objects.get(pk=job_id)
     if not claimed:
         return job
     try:
         _run(job, workers, on_progress)
+    except JobNoLongerRunning:
+        logger.warning("import job %s was failed as stalled while its worker still ran", job_id)
     except Exception as exc:
         logger.exception("import job %s failed", job_id)
         message = str(exc.messages[0]) if isinstance(exc, ValidationError) else f"{type(exc).__name__}: {exc}"
-        ImportJob.objects.filter(pk=job_id).update(
+        # A job the stalled-job sweeper already failed keeps the sweeper's message.
+        ImportJob.objects.filter(pk=job_id, status=ImportStatus.RUNNING).update(
             status=ImportStatus.FAILED, error_message=message[:2000], finished_at=timezone.now()
         )
     job.refresh_from_db()
@@ -370,14 +402,18 @@ def _run(job: ImportJob, workers: int | None, on_progress: ProgressCallback | No
     definitions = active_definitions()
     owners = dict(User.objects.values_list("username", "id"))
     with job.file.open("rb") as stream:
+        # Refused before anything is written: too many rows, a zip bomb, an unreadable encoding.
+        count_rows_within(stream, job.file_name)
         estimate = _estimate_rows(stream, os.path.splitext(job.file_name.lower())[1])
-        ImportJob.objects.filter(pk=job.pk).update(total_rows=estimate)
+        ImportJob.objects.filter(pk=job.pk).update(total_rows=estimate, heartbeat_at=timezone.now())
         with open_tabular(stream, job.file_name) as table:
             seen_rows = _run_table(job, table, estimate, definitions, owners, workers, on_progress)
     with transaction.atomic():
-        ImportJob.objects.filter(pk=job.pk).update(
+        finished = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.RUNNING).update(
             status=ImportStatus.DONE, total_rows=seen_rows, finished_at=timezone.now()
         )
+        if not finished:
+            raise JobNoLongerRunning(job.pk)
         job.refresh_from_db()
         audit_record(
             actor=job.created_by,
@@ -412,6 +448,7 @@ def _run_table(
         region=job.default_region,
         definitions=definitions,
         owners=owners,
+        erased=erased_digests(),
     )
     writer = BatchWriter(
         store=store_for_connection(),
@@ -471,19 +508,82 @@ def _write_batch(
                     ],
                     batch_size=1000,
                 )
-                ImportJob.objects.filter(pk=job.pk).update(
+                counted = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.RUNNING).update(
                     processed_rows=F("processed_rows") + len(batch),
                     created_count=F("created_count") + result.created,
                     updated_count=F("updated_count") + result.updated,
                     unchanged_count=F("unchanged_count") + result.unchanged,
                     rejected_count=F("rejected_count") + len(rejected),
+                    heartbeat_at=timezone.now(),
                 )
+                if not counted:
+                    # Failed meanwhile as stalled: this batch is rolled back and the run stops.
+                    raise JobNoLongerRunning(job.pk)
             writer.touched.update(result.touched)
             return
         except ConcurrentChange:
             # Someone created one of these customers meanwhile: resolve the batch again.
             if attempt == MAX_ATTEMPTS:
                 raise
+
+
+# -- stalled jobs ------------------------------------------------------------------------------------
+
+
+def import_jobs_fail_stalled(*, actor: Actor, now: dt.datetime | None = None) -> list[int]:
+    """Mark failed every running job whose heartbeat (moved at every batch) is older than
+    IMPORT_STALLED_AFTER_SECONDS: its worker died, was killed at its time limit or lost its
+    connection, and nothing else would ever finish it. Locks the jobs (skip_locked, so two beat
+    runs never fail one twice); the rows imported so far stay, and importing the file again
+    finishes it (imported rows come out unchanged). Only the system or an Admin may do this.
+    Returns the failed jobs' ids."""
+    require_actor(actor)
+    if not (is_system(actor) or (isinstance(actor, User) and has_role(actor, Role.ADMIN))):
+        raise NotAllowed("Only the system or an Admin may fail stalled imports.")
+    now = now or timezone.now()
+    limit = int(settings.IMPORT_STALLED_AFTER_SECONDS)
+    cutoff = now - dt.timedelta(seconds=limit)
+    failed: list[int] = []
+    with transaction.atomic():
+        stalled = (
+            ImportJob.objects.select_for_update(skip_locked=True)
+            .filter(status=ImportStatus.RUNNING)
+            .filter(Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff))
+            .order_by("pk")
+        )
+        for job in stalled:
+            job.status = ImportStatus.FAILED
+            job.finished_at = now
+            job.error_message = (
+                f"the worker running it has not reported for more than {limit // 60} minutes "
+                f"(it was stopped, or ran out of time or memory). {job.processed_rows:,} rows were "
+                "read before that and are kept; import the same file again to finish (rows already "
+                "imported come out unchanged)."
+            )
+            job.save(update_fields=["status", "finished_at", "error_message"])
+            audit_record(
+                actor=actor,
+                action="customer.import_stalled",
+                obj=job,
+                data={"file_name": job.file_name, "processed_rows": job.processed_rows},
+            )
+            failed.append(job.pk)
+    return failed
+
+
+# -- who sees which job ------------------------------------------------------------------------------
+
+
+def import_jobs_visible_to(user: User | Any) -> QuerySet[ImportJob]:
+    """The jobs `user` may see with their rejected rows: all of them for Supervisors and Admins,
+    their own for anyone else (a Marketer, or an Agent given the import permission), none for
+    an anonymous visitor."""
+    jobs = ImportJob.objects.select_related("created_by")
+    if not isinstance(user, User) or not user.is_authenticated or not user.is_active:
+        return jobs.none()
+    if user.is_superuser or has_role(user, Role.SUPERVISOR, Role.ADMIN):
+        return jobs
+    return jobs.filter(created_by=user)
 
 
 # -- error report ------------------------------------------------------------------------------------
@@ -508,9 +608,12 @@ def import_errors_csv(*, job: ImportJob, stream: Any) -> int:
             if key not in columns:
                 columns.append(key)
     writer = csv.writer(stream)
-    writer.writerow(["line_number", "reason", *columns])
+    writer.writerow(["line_number", "reason", *(neutralize_formula(c) for c in columns)])
     count = 0
     for line, reason, raw in errors.values_list("line_number", "reason", "raw").iterator(chunk_size=2000):
-        writer.writerow([line, reason, *(raw.get(c, "") for c in columns)])
+        # The rejected cells are whatever the file held: written as text, never as formulas.
+        writer.writerow(
+            [line, neutralize_formula(reason), *(neutralize_formula(raw.get(c, "")) for c in columns)]
+        )
         count += 1
     return count

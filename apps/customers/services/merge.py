@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
+from django.apps import apps
+from django.db import models, transaction
 
 from apps.accounts.models import User
+from apps.core.actors import Actor, is_system, require_actor
 from apps.core.exceptions import NotAllowed
 from apps.core.models import AuditEntry
 from apps.core.services import audit_record
@@ -82,13 +84,29 @@ def _fix_primary_flags(survivor: Customer, survivor_point_ids: set[int]) -> None
         ContactPoint.objects.bulk_update(changed, ["is_primary"])
 
 
+def _rows_still_pointing_at(customer_id: int) -> list[str]:
+    """Every model's foreign keys to Customer (apps.get_models(), so a later app's too) that
+    still have rows pointing at `customer_id`, as "app_label.model.field" names. Many-to-many
+    through tables (tags) are not rows of a model of ours: the merge copies the tags itself."""
+    found = []
+    for model in apps.get_models():
+        for field in model._meta.get_fields():
+            if (
+                isinstance(field, models.ForeignKey)
+                and field.related_model is Customer
+                and model._default_manager.filter(**{field.name: customer_id}).exists()
+            ):
+                found.append(f"{model._meta.label_lower}.{field.name}")
+    return found
+
+
 @transaction.atomic
-def customer_merge(*, actor: User | None, survivor: Customer, duplicate: Customer) -> MergeRecord:
+def customer_merge(*, actor: Actor, survivor: Customer, duplicate: Customer) -> MergeRecord:
     """Merge `duplicate` into `survivor` and delete the duplicate; return the MergeRecord.
 
-    Authorization: `actor` needs customers.merge_customer (NotAllowed otherwise); None means the
-    system itself. Raises MergeNotAllowed for the same customer twice, an erased customer or a
-    customer that no longer exists.
+    Authorization: `actor` needs customers.merge_customer (NotAllowed otherwise); a SystemActor
+    may merge (recorded by name in the audit entry); None is refused. Raises MergeNotAllowed
+    for the same customer twice, an erased customer or a customer that no longer exists.
 
     Locks: both rows with SELECT ... FOR UPDATE in id order, so two merges touching the same pair
     in opposite directions queue up instead of deadlocking.
@@ -104,9 +122,14 @@ def customer_merge(*, actor: User | None, survivor: Customer, duplicate: Custome
     The `customer_merged` signal (survivor_id, duplicate_id, actor) is sent inside this
     transaction, before the duplicate row is deleted: later apps (interactions, campaigns,
     surveys) move their own rows to the survivor in the same transaction, and a receiver that
-    fails rolls the whole merge back.
+    fails rolls the whole merge back. The duplicate is deleted only when nothing points to it
+    any more: a foreign key of any app to Customer that no receiver moved (a new app that forgot
+    its receiver) raises MergeNotAllowed and rolls the merge back, instead of its rows being
+    cascaded away or set to NULL and lost from the survivor's timeline.
     """
-    if actor is not None and not actor.has_perm("customers.merge_customer"):
+    require_actor(actor)
+    allowed = isinstance(actor, User) and actor.has_perm("customers.merge_customer")
+    if not (is_system(actor) or allowed):
         raise NotAllowed("You are not allowed to merge customers.")
     if survivor.pk == duplicate.pk:
         raise MergeNotAllowed("A customer cannot be merged into itself.")
@@ -162,7 +185,7 @@ def customer_merge(*, actor: User | None, survivor: Customer, duplicate: Custome
         survivor=keep,
         merged_customer_id=gone.pk,
         merged_snapshot=snapshot,
-        merged_by=actor if actor is not None and actor.is_authenticated else None,
+        merged_by=actor if isinstance(actor, User) and actor.is_authenticated else None,
     )
     customer_refresh_search_text(customer=keep)
     audit_record(
@@ -172,6 +195,12 @@ def customer_merge(*, actor: User | None, survivor: Customer, duplicate: Custome
         data={"merged_customer_id": gone.pk, "filled_fields": sorted(set(changed))},
     )
     customer_merged.send(sender=Customer, survivor_id=keep.pk, duplicate_id=gone.pk, actor=actor)
+    left_behind = _rows_still_pointing_at(gone.pk)
+    if left_behind:
+        raise MergeNotAllowed(
+            "The merge was undone: some records still belong to the duplicate and would be lost "
+            f"({', '.join(left_behind)})."
+        )
     gone.delete()
     survivor.refresh_from_db()
     return record

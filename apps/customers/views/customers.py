@@ -258,9 +258,14 @@ def _local_time(customer: Customer) -> dt.datetime | None:
     return timezone.now().astimezone(zone)
 
 
-def _timeline_context(customer: Customer, before: dt.datetime | None = None) -> dict[str, Any]:
-    # One entry more than shown tells whether an "Older" page exists.
-    entries = customer_timeline(customer, before=before, limit=TIMELINE_PAGE_SIZE + 1)
+def _timeline_context(
+    request: HttpRequest, customer: Customer, before: dt.datetime | None = None
+) -> dict[str, Any]:
+    # One entry more than shown tells whether an "Older" page exists. Each source shows what the
+    # signed-in user's roles may read (customers.timeline).
+    viewer = request.user
+    assert isinstance(viewer, User)
+    entries = customer_timeline(customer, viewer=viewer, before=before, limit=TIMELINE_PAGE_SIZE + 1)
     shown = entries[:TIMELINE_PAGE_SIZE]
     older = shown[-1].at.isoformat() if len(entries) > TIMELINE_PAGE_SIZE else ""
     return {"customer": customer, "entries": shown, "older": older}
@@ -296,7 +301,7 @@ def _render_detail(
                 "contact_form": contact_form or ContactPointForm(),
                 "taken": taken,
                 "taken_display": display_contact(taken) if taken else "",
-                **_timeline_context(customer),
+                **_timeline_context(request, customer),
             }
         )
     return render(request, "customers/detail.html", context, status=status)
@@ -333,7 +338,7 @@ def timeline(request: HttpRequest, pk: int) -> HttpResponse:
     before = _parse_before(raw) if raw else None
     if raw and before is None:
         return HttpResponseBadRequest("before must be an ISO 8601 date and time.")
-    context = _timeline_context(customer, before)
+    context = _timeline_context(request, customer, before)
     if _is_htmx(request):
         return render(request, "customers/_timeline_more.html", context)
     return render(request, "customers/timeline_page.html", context)
@@ -357,7 +362,7 @@ def note_add(request: HttpRequest, pk: int) -> HttpResponse:
             form.add_error("body" if hasattr(exc, "error_dict") and "body" in exc.error_dict else None, exc)
     if form.is_valid():
         if _is_htmx(request):
-            context = {**_timeline_context(customer), "note_form": NoteForm(), "oob": True}
+            context = {**_timeline_context(request, customer), "note_form": NoteForm(), "oob": True}
             return render(request, "customers/_note_added.html", context)
         messages.success(request, "Note added.")
         return redirect(reverse("customers:detail", args=[pk]) + "#timeline")

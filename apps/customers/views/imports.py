@@ -27,11 +27,13 @@ from apps.customers.models import ImportJob
 from apps.customers.selectors import customer_filter
 from apps.customers.services.exports import customers_export_lines
 from apps.customers.services.imports import (
-    MAX_UPLOAD_BYTES,
     import_job_create,
+    import_jobs_visible_to,
     import_preview_rows,
     import_read_headers,
     import_suggest_mapping,
+    max_upload_bytes,
+    upload_too_large_message,
 )
 
 IMPORT_ROLES = (Role.MARKETER, Role.SUPERVISOR, Role.ADMIN)
@@ -53,8 +55,8 @@ class UploadForm(forms.Form):
 
     def clean_file(self) -> Any:
         upload = self.cleaned_data["file"]
-        if upload.size > MAX_UPLOAD_BYTES:
-            raise ValidationError(f"The file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
+        if upload.size > max_upload_bytes():
+            raise ValidationError(upload_too_large_message())
         return upload
 
 
@@ -112,7 +114,7 @@ def import_start(request: HttpRequest) -> HttpResponse:
                 "customers/import_start.html",
                 _mapping_context(stored, import_suggest_mapping(headers)),
             )
-    jobs = ImportJob.objects.select_related("created_by")[:10]
+    jobs = import_jobs_visible_to(request.user)[:10]
     return render(request, "customers/import_start.html", {"stage": "upload", "form": form, "jobs": jobs})
 
 
@@ -124,9 +126,17 @@ def _start(request: HttpRequest) -> HttpResponse:
     mapping: dict[str, str] = {}
     chosen: dict[str, str] = {}
     problems: list[str] = []
-    with default_storage.open(upload["path"], "rb") as handle:
-        handle.name = upload["name"]
-        headers = import_read_headers(uploaded_file=handle)
+    try:
+        with default_storage.open(upload["path"], "rb") as handle:
+            handle.name = upload["name"]
+            headers = import_read_headers(uploaded_file=handle)
+    except ValidationError as exc:
+        # Read at upload, refused now (the limits changed meanwhile): start over with the reason.
+        default_storage.delete(upload["path"])
+        del request.session[SESSION_KEY]
+        for message in exc.messages:
+            messages.error(request, message)
+        return redirect("customers:import")
     for index, header in enumerate(headers):
         field = request.POST.get(f"column_{index}", "")
         if not field:
@@ -140,9 +150,9 @@ def _start(request: HttpRequest) -> HttpResponse:
             raise ValidationError(problems)
         with default_storage.open(upload["path"], "rb") as handle:
             handle.name = upload["name"]
-            user = request.user if isinstance(request.user, User) else None
+            assert isinstance(request.user, User)  # the page needs a signed-in importer
             job = import_job_create(
-                actor=user,
+                actor=request.user,
                 uploaded_file=handle,
                 file_name=upload["name"],
                 mapping=mapping,
@@ -161,14 +171,16 @@ def _start(request: HttpRequest) -> HttpResponse:
     return redirect("customers:import_detail", pk=job.pk)
 
 
-def _job(pk: int) -> ImportJob:
-    return get_object_or_404(ImportJob.objects.select_related("created_by"), pk=pk)
+def _job(request: HttpRequest, pk: int) -> ImportJob:
+    """The job if the user may see it (import_jobs_visible_to); 404 otherwise, so someone else's
+    job shows nothing, not even that it exists."""
+    return get_object_or_404(import_jobs_visible_to(request.user), pk=pk)
 
 
 @role_required(*IMPORT_ROLES)
 @require_GET
 def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    job = _job(pk)
+    job = _job(request, pk)
     errors = list(job.row_errors.order_by("line_number", "id")[:ERRORS_SHOWN])
     return render(
         request, "customers/import_detail.html", {"job": job, "errors": errors, "shown": ERRORS_SHOWN}
@@ -179,7 +191,7 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def import_progress(request: HttpRequest, pk: int) -> HttpResponse:
     """The progress fragment htmx polls; it stops polling once the job is done or failed."""
-    job = _job(pk)
+    job = _job(request, pk)
     return render(request, "customers/import_progress.html", {"job": job})
 
 
@@ -188,7 +200,7 @@ def import_progress(request: HttpRequest, pk: int) -> HttpResponse:
 def import_errors_csv(request: HttpRequest, pk: int) -> HttpResponse:
     from apps.customers.services.imports import import_errors_csv as write_errors
 
-    job = _job(pk)
+    job = _job(request, pk)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-errors.csv"'
     write_errors(job=job, stream=response)

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db import connection, models
 
+from apps.interactions import signals
 from apps.interactions.acd.candidates import claim_parts, claimed_agent, eligible_agents_sql
 from apps.interactions.acd.offers import load_counters, offer_transition
 from apps.interactions.acd.sql import columns, default_db, hot_cursor, table
@@ -109,6 +110,8 @@ def claim_and_insert(
         row.interaction_id = pk
         if row is not opening:
             row.agent_id = agent.pk
+    # Committed already when it ran in no transaction: then these are sent at once.
+    signals.events_announce(rows, interaction=saved, actor=signals.ROUTING)
     return saved, agent, state_changed
 
 

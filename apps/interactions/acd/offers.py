@@ -9,7 +9,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import F
 
-from apps.interactions import events
+from apps.interactions import events, signals
 from apps.interactions.acd.sql import hot_cursor, table
 from apps.interactions.models import (
     HOLDING_STATUSES,
@@ -257,6 +257,7 @@ def offer_write(
     else:
         interaction.save(force_insert=True)
     InteractionEvent.objects.bulk_create(rows)
+    signals.events_announce(rows, interaction=interaction, actor=signals.ROUTING)
     offer_announce(interaction, agent, queue, now)
 
 

@@ -17,6 +17,7 @@ from apps.interactions.services.agents import (
     agent_seen,
     agent_set_presence,
     agents_presence_timeout,
+    interaction_offer_seen,
 )
 from apps.interactions.services.calls import (
     CALL_STATE_FIELDS,
@@ -71,6 +72,7 @@ __all__ = [
     "interaction_monitor",
     "interaction_note_set",
     "interaction_offer_expire",
+    "interaction_offer_seen",
     "interaction_originate",
     "interaction_participant_leave",
     "interaction_reject",

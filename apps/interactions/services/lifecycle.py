@@ -60,7 +60,8 @@ def interaction_enqueue(
 ) -> Interaction:
     """A new interaction waits in the queue and is offered at once when an eligible agent is
     free: in this transaction when one can be locked without waiting, else by the look after
-    commit. The customer is found by contact when not given.
+    commit. The customer is found by contact when not given; an erased customer is never
+    linked (given or found), the interaction is anonymous.
 
     Outbound (direction "outbound"): refused with ContactRefused when the contact's consent
     forbids it (services.outbound.outbound_consent_check: do-not-call for calls and texts, email
@@ -89,7 +90,11 @@ def interaction_enqueue(
     outbound = direction == Direction.OUTBOUND
     # An outbound contact is the center's own doing: it never waits for opening hours.
     destination = queue if outbound else _destination_at(queue, channel, now)
-    if customer is None and contact:
+    if customer is not None and customer.is_erased:
+        # The person's data was erased: their new contact is kept anonymously, never linked
+        # back to the erased row (find_customer cannot find them: their contact points are gone).
+        customer = None
+    elif customer is None and contact:
         customer = find_customer(contact)
     if outbound:
         outbound_consent_check(channel=channel, contact=contact, customer=customer)

@@ -22,6 +22,7 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.core.actors import Actor, SystemActor
 from apps.core.exceptions import NotAllowed
+from apps.customers.erasure import is_erased_contact
 from apps.customers.exceptions import InvalidContact
 from apps.customers.models import ContactPoint, ContactPointKind, Customer
 from apps.customers.normalize import normalize_contact, normalize_phone
@@ -83,7 +84,9 @@ _PHONE_CHANNELS = frozenset({Channel.VOICE, Channel.VIDEO, Channel.SMS, Channel.
 def outbound_consent_check(*, channel: str, contact: str, customer: Customer | None) -> None:
     """Refuse an outbound contact its consent forbids (ContactRefused, nothing written): a call
     or text to a phone marked do-not-call, an email to an address that opted out. The number or
-    address is the contact given (normalized), else the customer's primary one of the kind.
+    address is the contact given (normalized), else the customer's primary one of the kind; a
+    number or address in the register of erased contact points is refused too (the consent
+    records were erased with the person).
     Until the campaigns' compliance gate exists this is the one outbound check; it reads the
     consent at the moment of the contact, not at upload."""
     kind = (
@@ -102,6 +105,12 @@ def outbound_consent_check(*, channel: str, contact: str, customer: Customer | N
             value = normalize_contact(kind, contact)
         except InvalidContact:
             return  # not a phone or address: nothing our consent records can say about it
+        if is_erased_contact(kind, value, normalized=True):
+            # The person's consent records went with their data: nobody may say they agreed.
+            raise ContactRefused(
+                f"{value} belongs to a person whose data was erased: it cannot be contacted "
+                "until they give their consent again."
+            )
         points = points.filter(value=value)
     elif customer is not None:
         points = points.filter(customer=customer).order_by("-is_primary", "id")[:1]

@@ -1,5 +1,6 @@
-"""`manage.py run_stack`: web (daphne: HTTP + websockets), a Celery worker, beat and the traffic
-simulator (manage.py simulate_traffic, so the demo wallboard lives), together.
+"""`manage.py run_stack`: web (daphne: HTTP + websockets), a Celery worker, a Celery worker for
+the imports queue, beat and the traffic simulator (manage.py simulate_traffic, so the demo
+wallboard lives), together.
 
 `make run` ends here. Each process runs in its own session so that Ctrl-C reaches only this
 supervisor, which then stops every child in order (TERM, then KILL after a grace period) and
@@ -43,12 +44,15 @@ class Child:
 
 
 class Command(BaseCommand):
-    help = "Start web (daphne), Celery worker, Celery beat and the traffic simulator; Ctrl-C stops them all."
+    help = (
+        "Start web (daphne), the Celery workers (default and imports queues), Celery beat and the "
+        "traffic simulator; Ctrl-C stops them all."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-        parser.add_argument("--no-worker", action="store_true", help="Do not start the Celery worker.")
+        parser.add_argument("--no-worker", action="store_true", help="Do not start the Celery workers.")
         parser.add_argument("--no-beat", action="store_true", help="Do not start Celery beat.")
         parser.add_argument(
             "--celery-log-level",
@@ -91,24 +95,7 @@ class Command(BaseCommand):
             ),
         ]
         if not options["no_worker"]:
-            children.append(
-                Child(
-                    "worker",
-                    [
-                        python,
-                        "-m",
-                        "celery",
-                        "-A",
-                        "config",
-                        "worker",
-                        f"--loglevel={options['celery_log_level']}",
-                        "--concurrency=2",
-                        "-n",
-                        "worker@%h",
-                    ],
-                    env=relayed,
-                )
-            )
+            children += worker_children(python, options["celery_log_level"], relayed)
         if not options["no_beat"]:
             beat_schedule = os.path.join(str(settings.VAR_DIR), "celerybeat-schedule")
             children.append(
@@ -203,6 +190,23 @@ class Command(BaseCommand):
                 _signal_group(child.process, signal.SIGKILL)
                 child.process.wait()
             self.stdout.write(f"stopped {child.name}")
+
+
+def worker_children(python: str, log_level: str, env: dict[str, str]) -> list[Child]:
+    """The default worker (timers, routing, campaigns: the contact center's own work) and a
+    worker for the imports queue alone, so a long or hostile import never takes a slot the
+    timers need. Both read the same broker (Redis, or the filesystem folders in embedded mode,
+    where each message file names its queue)."""
+
+    def worker(name: str, queue: str, concurrency: int) -> Child:
+        argv = [python, "-m", "celery", "-A", "config", "worker", f"--loglevel={log_level}"]
+        argv += ["-Q", queue, f"--concurrency={concurrency}", "-n", f"{name}@%h"]
+        return Child(name, argv, env=env)
+
+    return [
+        worker("worker", settings.CELERY_TASK_DEFAULT_QUEUE, 2),
+        worker("imports", settings.IMPORT_QUEUE, 1),
+    ]
 
 
 def _wait_listening(host: str, port: int, process: subprocess.Popen[bytes], timeout: float = 30) -> None:

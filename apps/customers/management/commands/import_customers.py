@@ -11,9 +11,13 @@ from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.accounts.models import User
+from apps.core.actors import SystemActor
 from apps.core.exceptions import NotAllowed
 from apps.customers.models import ImportJob
 from apps.customers.services.imports import import_errors_csv, import_job_create, import_job_run
+
+# Without --user the command imports as the system (audited under this name).
+IMPORT_COMMAND = SystemActor("import_customers command")
 
 
 class Command(BaseCommand):
@@ -48,11 +52,12 @@ class Command(BaseCommand):
                 if not sep or not field.strip():
                     raise CommandError(f"--map {item!r}: use field=Header.")
                 mapping[field.strip()] = header.strip()
-        actor = None
+        actor: User | SystemActor = IMPORT_COMMAND
         if options["user"]:
-            actor = User.objects.filter(username=options["user"]).first()
-            if actor is None:
+            user = User.objects.filter(username=options["user"]).first()
+            if user is None:
                 raise CommandError(f"No user {options['user']!r}.")
+            actor = user
         extra = {"default_region": options["region"]} if options["region"] else {}
         try:
             with open(path, "rb") as handle:
