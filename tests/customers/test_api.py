@@ -662,8 +662,9 @@ def test_import_without_a_file_or_with_a_bad_mapping_is_a_400(
     assert ImportJob.objects.count() == 0
 
 
-def _job_with_errors(count: int) -> ImportJob:
+def _job_with_errors(count: int, created_by: User | None = None) -> ImportJob:
     job = ImportJob.objects.create(
+        created_by=created_by,
         file="imports/people.csv",
         file_name="people.csv",
         status="done",
@@ -680,9 +681,10 @@ def _job_with_errors(count: int) -> ImportJob:
 
 
 def test_import_job_shows_status_counts_and_progress(api_for: Callable[[str | None], APIClient]) -> None:
-    job = _job_with_errors(3)
+    marketer = api_for("Marketer")
+    job = _job_with_errors(3, created_by=_user(marketer))
 
-    body = api_for("Marketer").get(f"{API}/imports/{job.pk}/").json()
+    body = marketer.get(f"{API}/imports/{job.pk}/").json()
 
     assert body["status"] == "done"
     assert (body["total_rows"], body["created_count"], body["rejected_count"]) == (10, 7, 3)
