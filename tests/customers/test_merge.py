@@ -275,7 +275,9 @@ def test_survivor_timeline_holds_both_histories(supervisor: User, agent: User) -
 
     # Then the survivor's timeline shows both chats and both notes
     keys = sorted(
-        entry.key for entry in customer_timeline(survivor, limit=50) if entry.kind in {"interaction", "note"}
+        entry.key
+        for entry in customer_timeline(survivor, viewer=supervisor, limit=50)
+        if entry.kind in {"interaction", "note"}
     )
     assert keys == sorted(
         [
