@@ -36,14 +36,29 @@ _LOCKED_OUT = inline_serializer(
 )
 
 
+class TokenRequestSerializer(AuthTokenSerializer):
+    """Username and password, bounded: the sign-in throttle records each failed username, so one
+    longer than any account's (150 characters) is refused as a field error before it is tried."""
+
+    username = serializers.CharField(label="Username", max_length=150, write_only=True)
+    password = serializers.CharField(
+        label="Password",
+        style={"input_type": "password"},
+        trim_whitespace=False,
+        max_length=4096,
+        write_only=True,
+    )
+
+
 class TokenView(ObtainAuthToken):
     # Username and password are the credentials here: an old token sent along (a client that
     # sets the header on every call) must not turn the request for a new one into a 401.
     authentication_classes = ()
+    serializer_class = TokenRequestSerializer
 
     @extend_schema(
         summary="Get an API token for a username and password",
-        request=AuthTokenSerializer,
+        request=TokenRequestSerializer,
         responses={
             200: TokenSerializer,
             400: OpenApiResponse(description="Wrong username or password, or a field missing"),

@@ -78,7 +78,9 @@ class InteractionSerializer(serializers.ModelSerializer):
     disposition: serializers.SlugRelatedField[Disposition] = serializers.SlugRelatedField(
         slug_field="code", read_only=True, allow_null=True
     )
-    agent_username = serializers.CharField(source="agent.user.username", read_only=True, default=None)
+    agent_username = serializers.CharField(
+        source="agent.user.username", read_only=True, default=None, allow_null=True
+    )
     queue_opens_at = serializers.SerializerMethodField()
     # Blank until an outbound call reports how it went: the schema says so (the model's choices do not).
     call_outcome = serializers.ChoiceField(choices=CallOutcome.choices, allow_blank=True, read_only=True)

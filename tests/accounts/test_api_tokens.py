@@ -132,6 +132,14 @@ def test_a_wrong_password_is_a_400_that_says_so_and_issues_nothing(ann: User) ->
     assert not Token.objects.exists()
 
 
+def test_a_username_longer_than_any_account_is_a_400_naming_the_field_and_records_nothing(ann: User) -> None:
+    response = _ask_token(PASSWORD, username="a" * 300)
+
+    assert response.status_code == 400
+    assert response.json() == {"username": ["Ensure this field has no more than 150 characters."]}
+    assert (Token.objects.count(), AccessAttempt.objects.count()) == (0, 0)
+
+
 def test_the_third_failure_locks_the_endpoint_with_429_json_and_retry_after(ann: User) -> None:
     answers = [_ask_token(f"wrong-{n}") for n in range(3)]
 
