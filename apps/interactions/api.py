@@ -129,23 +129,16 @@ class InteractionSerializer(serializers.ModelSerializer):
         return interaction.queue.next_open_at(interaction.closed_at or interaction.created_at)
 
 
+def _optional_id(help_text: str) -> serializers.IntegerField:
+    """An optional row id in a request body, bounded to what the database's ids can hold."""
+    return serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=1, max_value=MAX_ID, help_text=help_text
+    )
+
+
 class TransferSerializer(serializers.Serializer):
-    queue = serializers.IntegerField(
-        required=False,
-        allow_null=True,
-        default=None,
-        min_value=1,
-        max_value=MAX_ID,
-        help_text="Target queue id",
-    )
-    agent = serializers.IntegerField(
-        required=False,
-        allow_null=True,
-        default=None,
-        min_value=1,
-        max_value=MAX_ID,
-        help_text="Target agent id",
-    )
+    queue = _optional_id("Target queue id")
+    agent = _optional_id("Target agent id")
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
@@ -158,9 +151,7 @@ class VoiceControlSerializer(serializers.Serializer):
 
 
 class ConferenceSerializer(serializers.Serializer):
-    agent = serializers.IntegerField(
-        required=False, allow_null=True, default=None, min_value=1, max_value=MAX_ID, help_text="Agent id"
-    )
+    agent = _optional_id("Agent id")
     number = serializers.CharField(required=False, allow_blank=True, default="", max_length=32)
 
 
