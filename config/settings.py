@@ -99,6 +99,7 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.customers",
     "apps.interactions",
+    "apps.campaigns",
     "apps.workspaces",
 ]
 
