@@ -494,6 +494,8 @@ class Interaction(models.Model):
         Disposition, null=True, blank=True, on_delete=models.PROTECT, related_name="interactions"
     )
     callback_at = models.DateTimeField(null=True, blank=True)
+    # The callback goes back to the agent who set it (else to any agent of the campaign or queue).
+    callback_personal = models.BooleanField(default=False)
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     queued_at = models.DateTimeField(null=True, blank=True)
