@@ -41,3 +41,9 @@ class CampaignsConfig(AppConfig):
             "campaigns.add_dncentry",
         ],
     }
+
+    def ready(self) -> None:
+        from apps.campaigns import receivers
+
+        # Customer merges and erasures reach the leads and the contact log (inside their transaction).
+        receivers.connect()

@@ -26,6 +26,7 @@ from apps.customers.timeline import customer_timeline
 from apps.interactions.models import Interaction, Queue
 from apps.interactions.receivers import on_customer_merged
 from apps.interactions.services import interaction_enqueue, message_add
+from tests.campaigns.factories import LeadFactory
 from tests.interactions.factories import make_queue
 
 INTERACTIONS_RECEIVER = "interactions.on_customer_merged"
@@ -361,6 +362,7 @@ _ROW_BUILDERS: dict[str, Callable[[Customer, str], object]] = {
     "interactions.interaction.customer": lambda c, tag: Interaction.objects.create(
         channel="chat", customer=c, subject=tag
     ),
+    "campaigns.lead.customer": lambda c, tag: LeadFactory(customer=c),
 }
 
 
