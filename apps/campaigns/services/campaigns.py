@@ -11,7 +11,7 @@ import datetime as dt
 import zoneinfo
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -155,11 +155,14 @@ def campaign_create(*, actor: Actor, **fields: Any) -> Campaign:
     campaign_validate(campaign)
     if Campaign.objects.filter(name=campaign.name).exists():
         raise InvalidCampaign(f"name: a campaign called {campaign.name!r} exists already.")
-    with transaction.atomic():
-        campaign.version = 1
-        campaign.save()
-        _status_change(campaign, "", CampaignStatus.DRAFT, actor, "created")
-        events.campaign_changed(campaign)
+    try:
+        with transaction.atomic():
+            campaign.version = 1
+            campaign.save()
+            _status_change(campaign, "", CampaignStatus.DRAFT, actor, "created")
+            events.campaign_changed(campaign)
+    except IntegrityError as exc:  # two marketers naming two campaigns alike at the same moment
+        raise InvalidCampaign(f"name: a campaign called {campaign.name!r} exists already.") from exc
     return campaign
 
 
@@ -179,7 +182,11 @@ def campaign_update(*, actor: Actor, campaign_id: int, **fields: Any) -> Campaig
         if "name" in fields and Campaign.objects.filter(name=campaign.name).exclude(pk=campaign.pk).exists():
             raise InvalidCampaign(f"name: a campaign called {campaign.name!r} exists already.")
         campaign.version = F("version") + 1
-        campaign.save()
+        try:
+            with transaction.atomic():
+                campaign.save()
+        except IntegrityError as exc:
+            raise InvalidCampaign(f"name: a campaign called {campaign.name!r} exists already.") from exc
         campaign.refresh_from_db(fields=["version"])
         events.campaign_changed(campaign)
     return campaign
