@@ -519,6 +519,9 @@ class Interaction(models.Model):
     # Outbound calls: the number shown to the customer and what the call did.
     caller_id = models.CharField(max_length=32, blank=True)
     call_outcome = models.CharField(max_length=16, choices=CallOutcome.choices, blank=True)
+    # When the call was placed: the dial timer counts from here (a previewed call is dialled
+    # long after the interaction was created and offered).
+    dialed_at = models.DateTimeField(null=True, blank=True)
     version = models.PositiveBigIntegerField(default=0)
 
     class Meta:

@@ -28,6 +28,7 @@ from apps.core.permissions import AGENT_ROLES, role_required
 from apps.customers.models import ContactPoint, Customer
 from apps.customers.timeline import customer_timeline
 from apps.interactions import selectors, services
+from apps.interactions.desk_sections import sections_for
 from apps.interactions.models import (
     REAL_TIME_CHANNELS,
     TEXT_CHANNELS,
@@ -256,6 +257,8 @@ def _panel_context(request: HttpRequest, interaction: Interaction) -> dict[str, 
             ContactPoint.objects.filter(customer=customer).order_by("kind", "-is_primary", "value")
         )
         context["timeline"] = customer_timeline(customer, viewer=user, limit=SCREEN_POP_TIMELINE)
+    context["sections"] = sections_for(interaction, user)
+    context["awaits_dial"] = services.awaits_dial(interaction)
     if mine and interaction.status in (InteractionStatus.ACTIVE, InteractionStatus.WRAP_UP):
         context["dispositions"] = dispositions_for(interaction)
         context["transfer_queues"] = (
@@ -306,12 +309,29 @@ _SIMPLE_ACTIONS: dict[str, Callable[..., Interaction]] = {
 def desk_act(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     if action == "seen":
         return _offer_seen(request, _visible(request, pk))
+    if action == "dial":
+        interaction = _visible(request, pk)
+        services.interaction_preview_dial(actor=_user(request), interaction_id=interaction.pk)
+        return _changed(interaction.pk)
+    if action == "skip":
+        interaction = _visible(request, pk)
+        form = SkipForm(request.POST)
+        if not form.is_valid():
+            return _bad_request(form)
+        services.interaction_preview_skip(
+            actor=_user(request), interaction_id=interaction.pk, reason=form.cleaned_data["reason"]
+        )
+        return _changed(interaction.pk)
     run = _SIMPLE_ACTIONS.get(action)
     if run is None:
         raise Http404("No such action.")
     interaction = _visible(request, pk)
     run(actor=_user(request), interaction_id=interaction.pk)
     return _changed(interaction.pk)
+
+
+class SkipForm(forms.Form):
+    reason = forms.CharField(max_length=200, strip=True)
 
 
 class OfferSeenForm(forms.Form):

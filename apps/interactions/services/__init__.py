@@ -43,6 +43,12 @@ from apps.interactions.services.outbound import (
     interaction_originate,
     outbound_consent_check,
 )
+from apps.interactions.services.preview import (
+    awaits_dial,
+    interaction_preview_dial,
+    interaction_preview_skip,
+    register_dial_check,
+)
 from apps.interactions.services.timers import (
     interaction_offer_expire,
     interaction_wrap_up_expire,
@@ -53,6 +59,10 @@ from apps.interactions.services.timers import (
 from apps.interactions.services.transfers import interaction_transfer
 
 __all__ = [
+    "awaits_dial",
+    "interaction_preview_dial",
+    "interaction_preview_skip",
+    "register_dial_check",
     "CALL_STATE_FIELDS",
     "DEFAULT_CAPACITY",
     "NO_ANSWER_REASON",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.models import User
@@ -199,6 +200,7 @@ def interaction_originate(
             caller_id=caller_id,
             subject=subject[:200],
             status=InteractionStatus.DIALING,
+            dialed_at=now,
             version=1,
         )
         acd.event_add(
@@ -304,10 +306,11 @@ def dials_expire_due(*, now: dt.datetime | None = None) -> int:
     """Calls the connector never reported on within DIAL_TIMEOUT end as not answered (beat), so a
     reserved agent is never held for good by a lost status callback. Returns how many ended."""
     now = now or timezone.now()
+    cutoff = now - DIAL_TIMEOUT
     due = list(
-        Interaction.objects.filter(
-            status__in=PLACING_STATUSES, created_at__lte=now - DIAL_TIMEOUT
-        ).values_list("pk", flat=True)[:500]
+        Interaction.objects.filter(status__in=PLACING_STATUSES)
+        .filter(Q(dialed_at__lte=cutoff) | Q(dialed_at__isnull=True, created_at__lte=cutoff))
+        .values_list("pk", flat=True)[:500]
     )
     ended = 0
     for pk in due:
