@@ -10,8 +10,10 @@ services.outbound) or skips it with a reason (it closes with the "Skipped in pre
 disposition, which a campaign's retry rules may name).
 
 Higher apps (the campaigns' compliance gate) veto a dial through `register_dial_check`: each
-check is called with the locked interaction just before the gateway is asked, and refuses by
-raising ContactRefused. The interactions app never imports them.
+check is called with the interaction before the dial's transaction (so the record a check keeps
+of a refusal survives it), refuses by raising ContactRefused, and may record the dial it allows
+(idempotently: an agent may press Dial again after a gateway error). The interactions app never
+imports them.
 """
 
 from __future__ import annotations
@@ -76,18 +78,18 @@ def _locked_preview(actor: Actor, interaction_id: int) -> tuple[AgentProfile, In
 
 def interaction_preview_dial(*, actor: Actor, interaction_id: int) -> Interaction:
     """The agent dials their accepted preview: consent and every registered dial check are
-    asked again now (ContactRefused: nothing changes, the agent can skip), then the call is
+    asked first (ContactRefused: no call is placed, the agent can skip), then the call is
     placed through the voice gateway inside the transaction (VoiceGatewayError rolls back).
     The agent keeps the slot the preview held. Locks: the agent, then the interaction."""
     require_person(actor)
+    with transaction.atomic():
+        _, interaction = _locked_preview(actor, interaction_id)
+    outbound_consent_check(channel=Channel.VOICE, contact=interaction.contact, customer=interaction.customer)
+    for check in list(_DIAL_CHECKS.values()):
+        check(interaction)
     now = timezone.now()
     with transaction.atomic():
-        agent, interaction = _locked_preview(actor, interaction_id)
-        outbound_consent_check(
-            channel=Channel.VOICE, contact=interaction.contact, customer=interaction.customer
-        )
-        for check in list(_DIAL_CHECKS.values()):
-            check(interaction)
+        agent, interaction = _locked_preview(actor, interaction_id)  # nobody dialled it meanwhile
         before = interaction.status
         interaction.status = InteractionStatus.DIALING
         interaction.dialed_at = now
