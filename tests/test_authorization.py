@@ -29,6 +29,8 @@ from django_celery_beat.models import (
 from rest_framework.authtoken.models import Token
 
 from apps.accounts.models import User
+from apps.campaigns.models import CampaignStatus, ContactLog, DncEntry, LeadAttempt
+from apps.campaigns.services.dnc import internal_list
 from apps.customers.models import (
     ContactPoint,
     Customer,
@@ -49,6 +51,7 @@ from apps.interactions.models import (
     Skill,
 )
 from apps.interactions.services import agent_profile_for
+from tests.campaigns.factories import LeadFactory, attach_list, make_voice_campaign
 
 pytestmark = pytest.mark.django_db
 
@@ -296,6 +299,15 @@ EXPECTED: dict[str, Rule] = {
     **admin_model("interactions", "dispositionset"),
     # Interactions change only through the services (desktop, wallboard, API); the admin reads.
     **admin_model("interactions", "interaction", **READ_ONLY),
+    # Outbound: the walk's campaign is a draft (only a draft may be deleted).
+    **admin_model("campaigns", "campaign"),
+    **admin_model("campaigns", "contactlist"),
+    # Leads change through the dialer and the bulk actions (services.leads); the admin reads.
+    **admin_model("campaigns", "lead", **READ_ONLY),
+    **admin_model("campaigns", "leadattempt", **READ_ONLY),
+    **admin_model("campaigns", "contactlog", **READ_ONLY),  # the dial log
+    **admin_model("campaigns", "dnclist", delete=403),  # the first list is the internal one: never deleted
+    **admin_model("campaigns", "dncentry", delete=403),  # added through dnc_add, never changed or deleted
 }
 
 
@@ -382,7 +394,28 @@ def objects(make_user: Callable[..., User]) -> dict[str, Any]:
     disposition = Disposition.objects.create(code="resolved", label="Resolved", category="resolved")
     DispositionSet.objects.create(name="Support").dispositions.add(disposition)
     interaction = Interaction.objects.create(queue=queue, channel="chat", queued_at=timezone.now())
+    campaign = make_voice_campaign(status=CampaignStatus.DRAFT)
+    contact_list = attach_list(campaign)
+    lead = LeadFactory(campaign=campaign, contact_list=contact_list)
+    LeadAttempt.objects.create(
+        lead=lead, campaign=campaign, channel="voice", contact=lead.contact, started_at=timezone.now()
+    )
+    ContactLog.objects.create(
+        at=timezone.now(),
+        campaign=campaign,
+        lead=lead,
+        channel="voice",
+        contact=lead.contact,
+        allowed=True,
+        rule="allowed",
+    )
+    dnc_entry = DncEntry.objects.create(dnc_list=internal_list(), number="+14155550199")
     return {
+        "campaign": campaign,
+        "contact_list": contact_list,
+        "lead": lead,
+        "dnc_list": dnc_entry.dnc_list,
+        "dnc_entry": dnc_entry,
         "interaction": interaction,
         "agent": agent,
         "queue": queue,
