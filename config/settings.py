@@ -453,3 +453,17 @@ LOGGING = {
         "axes.apps": {"level": "WARNING"},  # its version banner, at the start of every process
     },
 }
+
+# Email (campaign sends) and the public links in them. Django's SMTP default has no timeout,
+# which would outlast a task's time limit on a mail server that hangs.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Switchboard <noreply@localhost>")
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://localhost:8000")  # unsubscribe links
+MESSAGING_SENDER_NAME = env.str("MESSAGING_SENDER_NAME", default="Switchboard")  # in replies and footers
+MESSAGING_HELP_CONTACT = env.str("MESSAGING_HELP_CONTACT", default="")  # in the SMS HELP reply

@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("apps.workspaces.urls")),
     path("", include("apps.interactions.urls")),
     path("customers/", include("apps.customers.urls")),
+    path("u/", include("apps.campaigns.public_urls")),  # email unsubscribe: signed token, no sign-in
     path("api/v1/", include("config.api_urls")),
     # Any signed-in user may read the API description; the docs are a page, so they redirect to login.
     path("api/schema/", SpectacularAPIView.as_view(permission_classes=[IsAuthenticated]), name="api-schema"),

@@ -299,6 +299,10 @@ EXPECTED: dict[str, Rule] = {
     **admin_model("interactions", "dispositionset"),
     # Interactions change only through the services (desktop, wallboard, API); the admin reads.
     **admin_model("interactions", "interaction", **READ_ONLY),
+    # Public: the campaign email unsubscribe (signed token, no sign-in). The walk's token is not a
+    # valid signature, so everyone gets the 400 page; the confirm button is POST only.
+    "campaigns_public:unsubscribe": public(anonymous=_ok(400), signed_in=_ok(400)),
+    "campaigns_public:unsubscribe-confirm": public(anonymous=_ok(405), signed_in=_ok(405)),
     # Outbound: the walk's campaign is a draft (only a draft may be deleted).
     **admin_model("campaigns", "campaign"),
     **admin_model("campaigns", "contactlist"),
@@ -444,6 +448,8 @@ def _value_for(found: Found, rule: Rule, objects: Mapping[str, Any]) -> Callable
             return str(objects[rule.params[param]].pk)
         if param == "pk":
             return str(objects["customer"].pk)
+        if param == "token":  # the unsubscribe link's signed token
+            return "not-a-valid-token"
         if param == "agent_id":
             return str(objects["agent"].pk)
         if param == "action":  # the desk's interaction actions and voice controls

@@ -31,15 +31,19 @@ def number_time_zones(number: str) -> list[str]:
     return sorted(zones)
 
 
+def _is_zone(name: str) -> bool:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False  # a zone we cannot read is no zone: the number's zones decide
+    return True
+
+
 def contact_time_zones(*, contact: str, customer_time_zone: str = "", fallback: str = "UTC") -> list[str]:
     """The zones the window is checked in for this contact: the customer's zone when set, else
     the number's zones, else the fallback."""
-    if customer_time_zone:
-        try:
-            zoneinfo.ZoneInfo(customer_time_zone)
-            return [customer_time_zone]
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            pass
+    if customer_time_zone and _is_zone(customer_time_zone):
+        return [customer_time_zone]
     if contact.startswith("+"):
         zones = number_time_zones(contact)
         if zones:

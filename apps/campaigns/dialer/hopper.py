@@ -1,66 +1,107 @@
 """The hopper: due leads of a campaign, claimed for one tick.
 
 A lead is due when its status is diallable (new, retry, callback), its next attempt time has
-come (or is unset) and no other tick holds it (claimed_until unset or past). Order: callbacks
-that are due first, then the list's priority, then the oldest due time, then the oldest lead.
+come (or is unset: a new lead is due since it was loaded), it has attempts left and no other
+tick holds it (claimed_until unset or past). Order: callbacks that are due first (oldest
+callback time first), then the list's priority, then the oldest due time (a lead never tried
+before one due for a retry), then the oldest lead.
 
 Claims are taken with SELECT ... FOR UPDATE SKIP LOCKED and written in the same transaction
 (claimed_until = now + hold), so two ticks in two processes never take one lead: the second
 skips the rows the first has locked, and once the first commits their claim keeps them out.
 A claim that is never turned into an attempt (a worker that died) lapses after `hold`.
 SQLite has no row locks; embedded mode runs one beat, so one tick at a time claims there.
+
+The claim reads in two steps, each an index range in the index's own order: the due callbacks
+(few; lead_callback_due_idx), then the other due leads (lead_hopper_idx). One query ordering by
+"callback first" would be an expression no index has, so PostgreSQL would read and sort every
+diallable lead of the campaign on every tick.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 
 from django.db import transaction
-from django.db.models import Case, IntegerField, Q, Value, When
+from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
 
 from apps.campaigns.models import DIALLABLE_STATUSES, Campaign, Lead, LeadStatus
 
 HOLD = dt.timedelta(seconds=60)
 
+# The order within each step; NULLS FIRST: a lead without a next attempt time was never tried
+# and is due since it was loaded.
+_DUE_ORDER = (F("next_attempt_at").asc(nulls_first=True), "id")
 
-def due_leads(campaign: Campaign, now: dt.datetime):  # type: ignore[no-untyped-def]
-    """The campaign's leads a tick may claim now, in hopper order (unlocked)."""
-    return (
+
+def _due(campaign: Campaign, now: dt.datetime, callback_owners: Collection[int] | None) -> QuerySet[Lead]:
+    leads = (
         Lead.objects.filter(campaign=campaign, status__in=DIALLABLE_STATUSES)
         .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
         .filter(attempts__lt=campaign.max_attempts_per_lead)
+    )
+    if callback_owners is not None:
+        # A personal callback waits for its owner: only the owners given (free now) take theirs.
+        leads = leads.filter(Q(callback_owner__isnull=True) | Q(callback_owner_id__in=list(callback_owners)))
+    return leads
+
+
+def due_leads(
+    campaign: Campaign, now: dt.datetime, *, callback_owners: Collection[int] | None = None
+) -> QuerySet[Lead]:
+    """The campaign's leads a tick may claim now, in hopper order (unlocked; for pages and
+    reports: the claim itself reads in two steps, see the module). callback_owners: the users
+    whose personal callbacks may be taken (None: every callback)."""
+    return (
+        _due(campaign, now, callback_owners)
         .annotate(
             callback_first=Case(
                 When(status=LeadStatus.CALLBACK, then=Value(0)), default=Value(1), output_field=IntegerField()
             )
         )
-        .order_by("callback_first", "-priority", "next_attempt_at", "id")
+        .order_by("callback_first", "-priority", *_DUE_ORDER)
     )
 
 
+def _lock(leads: QuerySet[Lead], limit: int) -> list[Lead]:
+    return list(leads.select_related("customer").select_for_update(skip_locked=True, of=("self",))[:limit])
+
+
 def hopper_claim(
-    *, campaign: Campaign, limit: int, now: dt.datetime, hold: dt.timedelta = HOLD
+    *,
+    campaign: Campaign,
+    limit: int,
+    now: dt.datetime,
+    hold: dt.timedelta = HOLD,
+    callback_owners: Collection[int] | None = None,
 ) -> list[Lead]:
-    """Claim up to `limit` due leads for this tick and return them (with their customer).
-    Locks: the claimed lead rows (SKIP LOCKED), until the claim is written."""
+    """Claim up to `limit` due leads for this tick and return them in hopper order, with their
+    customer. callback_owners: the users whose personal callbacks may be taken now (the agents
+    free to take them); None: every due callback. Locks: the claimed lead rows (SKIP LOCKED),
+    until the claim is written; nothing else."""
     if limit <= 0:
         return []
     with transaction.atomic():
-        ids = list(
-            due_leads(campaign, now)
-            .select_for_update(skip_locked=True, of=("self",))
-            .values_list("pk", flat=True)[:limit]
-        )
-        if not ids:
+        due = _due(campaign, now, callback_owners)
+        leads = _lock(due.filter(status=LeadStatus.CALLBACK).order_by(*_DUE_ORDER), limit)
+        if len(leads) < limit:
+            others = due.filter(status__in=(LeadStatus.NEW, LeadStatus.RETRY)).order_by(
+                "-priority", *_DUE_ORDER
+            )
+            leads += _lock(others, limit - len(leads))
+        if not leads:
             return []
-        Lead.objects.filter(pk__in=ids).update(claimed_until=now + hold)
-    order = {pk: index for index, pk in enumerate(ids)}
-    leads = list(Lead.objects.select_related("customer").filter(pk__in=ids))
-    leads.sort(key=lambda lead: order[lead.pk])
+        until = now + hold
+        Lead.objects.filter(pk__in=[lead.pk for lead in leads]).update(claimed_until=until)
+    for lead in leads:
+        lead.claimed_until = until
     return leads
 
 
-def hopper_release(*, lead_ids: list[int]) -> int:
+def hopper_release(*, lead_ids: Collection[int]) -> int:
     """Give back claimed leads this tick did not dial (the gate refused them, no line free)."""
-    return Lead.objects.filter(pk__in=lead_ids).update(claimed_until=None)
+    if not lead_ids:
+        return 0
+    return Lead.objects.filter(pk__in=list(lead_ids)).update(claimed_until=None)

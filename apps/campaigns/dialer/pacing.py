@@ -24,7 +24,9 @@ class PacingInput:
     agents_soon_free: int = 0
     """Agents in wrap-up or on a call expected to end within the next ring time."""
     calls_placing: int = 0
-    """Calls dialled and not answered yet (dialing, ringing)."""
+    """Calls dialled and not answered yet (dialing, ringing) that no agent is reserved for (a
+    progressive call's reserved agent is not free already: counting the call too would take
+    two lines for one)."""
     calls_waiting: int = 0
     """Answered calls waiting for an agent."""
     lines_per_agent: float = 1.0
@@ -48,14 +50,27 @@ def lines_power(inp: PacingInput) -> int:
     return max(0, wanted - inp.calls_placing - inp.calls_waiting)
 
 
+# Predictive dialing never places more than this many calls per agent it expects to be free,
+# however low the answer rate measured (a list of dead numbers must not flood the trunks).
+MAX_LINES_PER_AGENT = 5
+# The abandon rate at which predictive dialing falls back to progressive: a share of the cap,
+# so that the rolling rate turns before it reaches the cap rather than after.
+ABANDON_FALLBACK_SHARE = 0.8
+
+
 def lines_predictive(inp: PacingInput) -> int:
-    """Calls for the agents free now and about to be free, at the measured answer rate; falls
-    back to progressive when the abandon rate nears its cap."""
-    if inp.abandon_rate >= inp.max_abandon_rate * 0.8 or inp.answer_rate <= 0:
+    """Calls for the agents free now and about to be free, at the measured answer rate: enough
+    calls that the answered ones (placing ones included) cover the agents who will be free, less
+    the answered calls already waiting. Falls back to progressive when the abandon rate nears
+    its cap (ABANDON_FALLBACK_SHARE of it) or nothing was measured to pace on."""
+    if inp.abandon_rate >= inp.max_abandon_rate * ABANDON_FALLBACK_SHARE or inp.answer_rate <= 0:
         return lines_progressive(inp)
     expected_free = inp.agents_free + inp.agents_soon_free
-    wanted = math.floor(expected_free / inp.answer_rate) - inp.calls_placing
-    return max(0, wanted - inp.calls_waiting)
+    answers_needed = expected_free - inp.calls_waiting
+    if answers_needed <= 0:
+        return 0
+    wanted = min(math.floor(answers_needed / inp.answer_rate), expected_free * MAX_LINES_PER_AGENT)
+    return max(0, wanted - inp.calls_placing)
 
 
 def lines_to_dial(inp: PacingInput) -> int:

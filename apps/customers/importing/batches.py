@@ -54,6 +54,7 @@ CUSTOMER_COLUMNS = (
     "updated_at",
 )
 UPDATE_COLUMNS = CUSTOMER_COLUMNS[1:11]
+_TIME_ZONE_COLUMN = CUSTOMER_COLUMNS.index("time_zone")
 CONTACT_COLUMNS = (
     "customer_id",
     "kind",
@@ -106,6 +107,9 @@ class BatchResult:
     unchanged: int = 0
     errors: list[RowError] = field(default_factory=list)
     touched: dict[int, int] = field(default_factory=dict)
+    # (row, customer id, the customer's time zone after the write) for every good row, only
+    # when the writer was asked to report them (someone listens to import_batch_written).
+    written: list[tuple[CleanRow, int, str]] = field(default_factory=list)
 
 
 class Store(Protocol):
@@ -182,8 +186,12 @@ class BatchWriter:
     an earlier line, or a customer an earlier line already changed, makes a later row a
     duplicate instead of a second, conflicting write."""
 
-    def __init__(self, *, store: Store, job_id: int, required_custom: set[str]) -> None:
+    def __init__(
+        self, *, store: Store, job_id: int, required_custom: set[str], report_rows: bool = False
+    ) -> None:
         self.store = store
+        # Fill BatchResult.written (apps.customers.signals.import_batch_written has receivers).
+        self.report_rows = report_rows
         self.source = f"import #{job_id}"
         self.required_custom = required_custom
         self.seen: dict[tuple[str, str], int] = {}
@@ -346,6 +354,11 @@ class BatchWriter:
         if tags:
             self.store.add_tags(tags)
         result.created += len(rows)
+        if self.report_rows:
+            result.written.extend(
+                (row, customer[0], customer[_TIME_ZONE_COLUMN])
+                for row, customer in zip(rows, customers, strict=True)
+            )
 
     def _update(
         self,
@@ -437,6 +450,8 @@ class BatchWriter:
                     organization_name=organization_name,
                     contact_values=[(kind, value) for *_, kind, value in sorted(ordered)],
                 )
+            if self.report_rows:
+                result.written.append((row, customer_id, values["time_zone"]))
             new_tags = set(row.tags) - state.tags
             tags.update((customer_id, t) for t in new_tags)
             touched = values != before or bool(added) or bool(new_tags) or consent_changed

@@ -42,6 +42,7 @@ from apps.customers.importing.files import (
 )
 from apps.customers.importing.rows import CleanRow, RowError, RowValidator
 from apps.customers.models import CustomFieldDefinition, ImportJob, ImportRowError, ImportStatus
+from apps.customers.signals import ImportedRow, import_batch_written
 
 logger = logging.getLogger(__name__)
 
@@ -454,11 +455,15 @@ def _run_table(
         store=store_for_connection(),
         job_id=job.pk,
         required_custom={d.key for d in definitions if d.required},
+        # Decided once per job: with nobody listening, a batch builds nothing for the signal.
+        report_rows=import_batch_written.has_listeners(ImportJob),
     )
     postgres = connection.vendor == "postgresql"
     batch_rows = PG_BATCH_ROWS if postgres else ORM_BATCH_ROWS
     pool_size = workers if workers is not None else (_workers(estimate) if postgres else 0)
     header_keys = _header_keys(header)
+    mapped = set(columns.values())
+    extra_columns = tuple((key, index) for index, key in enumerate(header_keys) if index not in mapped)
     seen_rows = 0
 
     # closing(): a failed write stops the validating thread or pool at once.
@@ -472,14 +477,39 @@ def _run_table(
     with closing(batches_of) as batches:
         for batch in batches:
             seen_rows += len(batch)
-            _write_batch(job, writer, batch, header_keys)
+            _write_batch(job, writer, batch, header_keys, extra_columns)
             if on_progress is not None:
                 on_progress(seen_rows, max(estimate, seen_rows))
     return seen_rows
 
 
+def _announce_batch(
+    job: ImportJob, written: list[tuple[CleanRow, int, str]], extra_columns: tuple[tuple[str, int], ...]
+) -> list[RowError]:
+    """Send import_batch_written for the batch's good rows (inside its transaction) and return
+    the notes its receivers gave back about lines they could not fully use."""
+    rows = [
+        ImportedRow(row.line, customer_id, row.phones, row.emails, time_zone, row.cells, extra_columns)
+        for row, customer_id, time_zone in sorted(written, key=lambda item: item[0].line)
+    ]
+    notes: list[RowError] = []
+    cells_of: dict[int, list[str]] | None = None
+    for _receiver, response in import_batch_written.send(sender=ImportJob, job_id=job.pk, rows=rows):
+        if not isinstance(response, list | tuple):
+            continue
+        for line, reason in response:
+            if cells_of is None:
+                cells_of = {row.line: row.cells for row, _, _ in written}
+            notes.append(RowError(int(line), str(reason), cells_of.get(int(line), [])))
+    return notes
+
+
 def _write_batch(
-    job: ImportJob, writer: BatchWriter, batch: list[CleanRow | RowError], header_keys: list[str]
+    job: ImportJob,
+    writer: BatchWriter,
+    batch: list[CleanRow | RowError],
+    header_keys: list[str],
+    extra_columns: tuple[tuple[str, int], ...] = (),
 ) -> None:
     kept = [row for row in batch if isinstance(row, CleanRow)]
     errors = [row for row in batch if isinstance(row, RowError)]
@@ -499,12 +529,14 @@ def _write_batch(
                         cursor.execute("SET LOCAL synchronous_commit TO OFF")
                 result = writer.write(kept, timezone.now())
                 rejected = sorted(errors + result.errors, key=lambda e: e.line)
+                # Notes on written rows join the error report; they are not rejections.
+                notes = _announce_batch(job, result.written, extra_columns) if writer.report_rows else []
                 ImportRowError.objects.bulk_create(
                     [
                         ImportRowError(
                             job=job, line_number=e.line, reason=e.reason, raw=_raw_of(header_keys, e.cells)
                         )
-                        for e in rejected
+                        for e in sorted(rejected + notes, key=lambda e: e.line)
                     ],
                     batch_size=1000,
                 )
