@@ -43,7 +43,17 @@ class CampaignsConfig(AppConfig):
     }
 
     def ready(self) -> None:
-        from apps.campaigns import receivers
+        from apps.campaigns import desk, outcomes, receivers
+        from apps.campaigns.services import lists
+        from apps.interactions.desk_sections import register_section
+        from apps.interactions.services import register_dial_check
 
         # Customer merges and erasures reach the leads and the contact log (inside their transaction).
         receivers.connect()
+        # Rows a contact list's import writes become (or update) the list's leads.
+        lists.connect()
+        # A campaign call's life (accepted, wrapped up, abandoned) moves its attempt and its lead.
+        outcomes.connect()
+        # The desk: the lead on a campaign call's screen pop; the gate asked again at a preview's dial.
+        register_section("campaigns", desk.lead_section)
+        register_dial_check("campaigns", desk.preview_dial_check)

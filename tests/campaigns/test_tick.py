@@ -510,8 +510,12 @@ def test_beats_task_ticks_every_dialled_campaign_and_survives_one_failing(
 
     placed = campaigns_tick.apply().get()
 
-    assert placed == {str(broken.pk): 0, str(working.pk): 1}
-    assert _dialled(working) and not _dialled(broken) and not _dialled(preview)
+    assert placed == {str(broken.pk): 0, str(working.pk): 1, str(preview.pk): 1}
+    assert _dialled(working) and not _dialled(broken)
+    # The preview campaign's lead waits for its agent as a queued attempt: nothing is dialled.
+    assert list(LeadAttempt.objects.filter(campaign=preview).values_list("status", flat=True)) == [
+        AttemptStatus.QUEUED
+    ]
     assert f"campaign {broken.pk}: the dialer's tick failed" in caplog.text
 
 

@@ -167,8 +167,10 @@ def test_four_processes_ticking_one_campaign_dial_every_lead_exactly_once(transa
     assert {row["n"] for row in per_lead} == {1}
     assert per_lead.count() == 240
     assert Interaction.objects.count() == 240
+    # Each call ended unanswered (the workers report no answer to free their agent), so each lead
+    # waits for its retry with its one attempt counted.
     assert set(Lead.objects.filter(campaign=campaign).values_list("status", "attempts", "claimed_until")) == {
-        (LeadStatus.IN_PROGRESS, 1, None)
+        (LeadStatus.RETRY, 1, None)
     }
     # Every lead passed the gate (some more than once: a lead whose agent another process
     # reserved first is given back and decided again by a later tick).

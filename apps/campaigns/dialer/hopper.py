@@ -13,9 +13,10 @@ A claim that is never turned into an attempt (a worker that died) lapses after `
 SQLite has no row locks; embedded mode runs one beat, so one tick at a time claims there.
 
 The claim reads in two steps, each an index range in the index's own order: the due callbacks
-(few; lead_callback_due_idx), then the other due leads (lead_hopper_idx). One query ordering by
-"callback first" would be an expression no index has, so PostgreSQL would read and sort every
-diallable lead of the campaign on every tick.
+(few; lead_callback_due_pg_idx on PostgreSQL), then the other due leads (lead_hopper_due_pg_idx
+on PostgreSQL, lead_hopper_idx on SQLite). One query ordering by "callback first" would be an
+expression no index has, so PostgreSQL would read and sort every diallable lead of the campaign
+on every tick.
 """
 
 from __future__ import annotations

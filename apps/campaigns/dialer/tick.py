@@ -1,6 +1,6 @@
 """The dialer's tick: what beat runs every 2 seconds for each active voice campaign dialled by
-the system (progressive, power, predictive; preview is dialled by its agents and broadcast has
-a tick of its own).
+the system (progressive, power, predictive) or previewed by its agents (preview: the tick fills
+the queue with previews, apps.campaigns.dialer.preview, and the agents dial them).
 
 One tick of a campaign:
 1. reads the campaign under its row lock: nothing when it is not active (paused, draft,
@@ -79,8 +79,8 @@ logger = logging.getLogger(__name__)
 
 DIALER = SystemActor("dialer")
 
-# The dial modes this tick places calls for.
-TICKED_MODES = (DialMode.PROGRESSIVE, DialMode.POWER, DialMode.PREDICTIVE)
+# The dial modes this tick places calls (or previews) for.
+TICKED_MODES = (DialMode.PREVIEW, DialMode.PROGRESSIVE, DialMode.POWER, DialMode.PREDICTIVE)
 # The window the answer rate and the handle time are measured over, and the fewest calls each
 # needs before it replaces PacingInput's default (a new campaign paces on the defaults).
 RECENT = dt.timedelta(hours=1)
@@ -101,13 +101,15 @@ EXHAUSTED_RULES = frozenset({"attempts_lead", "attempts_number"})
 
 @dataclass
 class TickResult:
-    """What one tick of one campaign did. claimed = dialled + released; refused (by the
-    compliance gate) are among the released."""
+    """What one tick of one campaign did. claimed = dialled + previewed + released; refused (by
+    the compliance gate) are among the released. previewed: previews queued for the agents of a
+    preview campaign (no call placed yet)."""
 
     campaign_id: int
     lines: int = 0
     claimed: int = 0
     dialled: int = 0
+    previewed: int = 0
     refused: int = 0
     released: int = 0
     completed: bool = False
@@ -251,7 +253,7 @@ def _start(campaign_id: int, now: dt.datetime, result: TickResult) -> Campaign |
     return campaign
 
 
-def _settle_refusals(leads: Sequence[Lead], decisions: Sequence[Any], now: dt.datetime) -> list[int]:
+def settle_refusals(leads: Sequence[Lead], decisions: Sequence[Any], now: dt.datetime) -> list[int]:
     """What a refusal makes of each refused lead, in three statements at most: do-not-call,
     exhausted, or due again when the time rule lifts (their claim ends with it). Returns the
     leads only to give back (the campaign stopped being active: nothing about the lead changed)."""
@@ -285,13 +287,13 @@ def _settle_refusals(leads: Sequence[Lead], decisions: Sequence[Any], now: dt.da
     return release
 
 
-class _CampaignStopped(Exception):
+class CampaignStopped(Exception):
     """The campaign stopped being active between the claim and this dial."""
 
 
-def _dial(campaign: Campaign, lead: Lead, agent_id: int | None, now: dt.datetime) -> Interaction | None:
+def dial_lead(campaign: Campaign, lead: Lead, agent_id: int | None, now: dt.datetime) -> Interaction | None:
     """Place one call and record its attempt, in one transaction. None: the claim is no longer
-    this tick's (it lapsed and another tick took the lead). Raises _CampaignStopped when the
+    this tick's (it lapsed and another tick took the lead). Raises CampaignStopped when the
     campaign is no longer active, and the originate's refusals. Locks: the lead, the campaign
     (the order attempt_finish takes them in), then the reserved agent (interaction_originate)."""
     assert campaign.queue is not None
@@ -305,7 +307,7 @@ def _dial(campaign: Campaign, lead: Lead, agent_id: int | None, now: dt.datetime
             return None
         status = Campaign.objects.select_for_update().values_list("status", flat=True).get(pk=campaign.pk)
         if status != CampaignStatus.ACTIVE:
-            raise _CampaignStopped(status)
+            raise CampaignStopped(status)
         interaction = interaction_originate(
             actor=DIALER,
             queue=campaign.queue,
@@ -367,6 +369,11 @@ def campaign_tick(*, campaign_id: int, now: dt.datetime | None = None) -> TickRe
     campaign = _start(campaign_id, now, result)
     if campaign is None:
         return result
+    if campaign.dial_mode == DialMode.PREVIEW:
+        from apps.campaigns.dialer.preview import preview_fill
+
+        preview_fill(campaign, now, result)
+        return result
     measured = pacing_measure(campaign=campaign, now=now)
     result.lines = pacing.lines_to_dial(measured.pacing)
     if result.lines <= 0:
@@ -380,7 +387,7 @@ def campaign_tick(*, campaign_id: int, now: dt.datetime | None = None) -> TickRe
             return result
         decisions = contacts_decide(campaign=campaign, leads=leads, channel=CampaignChannel.VOICE, now=now)
         refused = [(lead, d) for lead, d in zip(leads, decisions, strict=True) if not d.allowed]
-        release = _settle_refusals([lead for lead, _ in refused], [d for _, d in refused], now)
+        release = settle_refusals([lead for lead, _ in refused], [d for _, d in refused], now)
     result.refused = len(refused)
     allowed = [lead for lead, d in zip(leads, decisions, strict=True) if d.allowed]
     planned = _reservations(campaign, allowed, measured.free_agents)
@@ -388,8 +395,8 @@ def campaign_tick(*, campaign_id: int, now: dt.datetime | None = None) -> TickRe
     release += [lead.pk for lead in allowed if lead.pk not in planned_ids]
     for index, (lead, agent_id) in enumerate(planned):
         try:
-            interaction = _dial(campaign, lead, agent_id, now)
-        except _CampaignStopped:
+            interaction = dial_lead(campaign, lead, agent_id, now)
+        except CampaignStopped:
             release += [pending.pk for pending, _ in planned[index:]]
             result.skipped = "stopped while dialling"
             break

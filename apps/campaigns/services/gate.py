@@ -386,17 +386,22 @@ def contacts_decide(
     per_number: dict[str, int] = {}
     recent_channel: dict[str, list[dt.datetime]] = {}
     last_abandon: dict[str, dt.datetime] = {}
+    # A preview waiting for its agent (queued) or skipped without a dial contacted nobody.
+    not_contacts = (AttemptStatus.QUEUED, AttemptStatus.SKIPPED)
     lookback = now - max(FREQUENCY_WINDOW, ABANDON_QUIET) - dt.timedelta(hours=2)
     for chunk in _chunks(contacts):
         counted = (
             LeadAttempt.objects.filter(campaign_id=campaign.pk, contact__in=chunk)
+            .exclude(status__in=not_contacts)
             .order_by()
             .values_list("contact")
             .annotate(n=Count("id"))
         )
         per_number.update(dict(counted))
-        recent = LeadAttempt.objects.filter(contact__in=chunk, started_at__gte=lookback).values_list(
-            "contact", "channel", "status", "started_at", "answered_at", "ended_at"
+        recent = (
+            LeadAttempt.objects.filter(contact__in=chunk, started_at__gte=lookback)
+            .exclude(status__in=not_contacts)
+            .values_list("contact", "channel", "status", "started_at", "answered_at", "ended_at")
         )
         for contact, attempt_channel, status, started, answered, ended in recent:
             if attempt_channel == channel and now - FREQUENCY_WINDOW < started <= now:
