@@ -45,7 +45,7 @@ class CampaignsConfig(AppConfig):
     def ready(self) -> None:
         from apps.campaigns import desk, outcomes, receivers
         from apps.campaigns.services import lists
-        from apps.interactions.desk_sections import register_section
+        from apps.interactions.desk_sections import register_section, register_side_panel
         from apps.interactions.services import register_dial_check
 
         # Customer merges and erasures reach the leads and the contact log (inside their transaction).
@@ -54,6 +54,8 @@ class CampaignsConfig(AppConfig):
         lists.connect()
         # A campaign call's life (accepted, wrapped up, abandoned) moves its attempt and its lead.
         outcomes.connect()
-        # The desk: the lead on a campaign call's screen pop; the gate asked again at a preview's dial.
+        # The desk: the lead on a campaign call's screen pop, the agent's callbacks, the gate asked
+        # again at a preview's dial.
         register_section("campaigns", desk.lead_section)
+        register_side_panel("campaigns-callbacks", desk.callbacks_panel)
         register_dial_check("campaigns", desk.preview_dial_check)

@@ -1,13 +1,16 @@
-"""What the campaigns add to the agent desk: the lead on the screen pop of a campaign call, and
-the compliance gate asked again at the moment an agent dials a previewed lead.
+"""What the campaigns add to the agent desk: the lead on the screen pop of a campaign call, the
+agent's own callbacks beside their work, and the compliance gate asked again at the moment an
+agent dials a previewed lead.
 
-Both plug into the interactions app's registries (desk_sections, services.register_dial_check)
+All plug into the interactions app's registries (desk_sections, services.register_dial_check)
 from CampaignsConfig.ready(); the interactions app never imports this module.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import transaction
 from django.db.models import F
@@ -21,6 +24,8 @@ from apps.interactions.models import Direction, Interaction
 
 # Row fields shown on the screen pop, at most: a list's extra columns can be many.
 MAX_LEAD_FIELDS = 20
+# The agent's callbacks shown beside their work, soonest first.
+MAX_CALLBACKS = 15
 
 
 def lead_section(interaction: Interaction, viewer: Any) -> DeskSection | None:
@@ -53,6 +58,43 @@ def lead_section(interaction: Interaction, viewer: Any) -> DeskSection | None:
     if lead.status == LeadStatus.CALLBACK and lead.callback_at is not None:
         note = f"Callback asked for {timezone.localtime(lead.callback_at):%Y-%m-%d %H:%M}."
     return DeskSection(title="Lead", rows=rows, note=note)
+
+
+def _local(moment: dt.datetime, zones: Any, fallback: str) -> str:
+    """The moment in the lead's first zone (the customer's when the lead names none)."""
+    for name in [*(zones if isinstance(zones, list) else []), fallback]:
+        try:
+            zone = ZoneInfo(str(name))
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+        return f"{moment.astimezone(zone):%a %d %b %H:%M} {name}"
+    return f"{timezone.localtime(moment):%a %d %b %H:%M}"
+
+
+def callbacks_panel(viewer: Any) -> DeskSection | None:
+    """The callbacks the agent kept for themselves, soonest first, each in the lead's local time:
+    they come back to this agent first when due. None for an agent with none. One query."""
+    if not getattr(viewer, "is_authenticated", False):
+        return None
+    leads = list(
+        Lead.objects.select_related("customer", "campaign")
+        .filter(callback_owner_id=viewer.pk, status=LeadStatus.CALLBACK, callback_at__isnull=False)
+        .order_by("callback_at", "id")[: MAX_CALLBACKS + 1]
+    )
+    if not leads:
+        return None
+    now = timezone.now()
+    rows = []
+    for lead in leads[:MAX_CALLBACKS]:
+        assert lead.callback_at is not None
+        who = lead.customer.display_name if lead.customer is not None else lead.contact
+        when = _local(lead.callback_at, lead.time_zones, lead.customer.time_zone if lead.customer else "")
+        due = " (due now)" if lead.callback_at <= now else ""
+        rows.append((f"{when}{due}", f"{who} · {lead.contact} · {lead.campaign.name}"))
+    note = "Each comes back to you first when it is due."
+    if len(leads) > MAX_CALLBACKS:
+        note += f" The next {MAX_CALLBACKS} are shown."
+    return DeskSection(title="My callbacks", rows=rows, note=note)
 
 
 def preview_dial_check(interaction: Interaction) -> None:

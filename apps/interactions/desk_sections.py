@@ -1,9 +1,11 @@
-"""Sections a higher app adds to the desk's screen pop (the campaigns app: the lead being called,
-its campaign and the row's own fields), without the interactions app importing it.
-
-A section source is `source(interaction, viewer) -> DeskSection | None`: None when it has
-nothing to say about this interaction. It runs on every render of the panel, so it makes at
-most one query. What it returns is shown as text (escaped), never as markup.
+"""Sections a higher app adds to the desk, without the interactions app importing it:
+- on the screen pop of one interaction (the campaigns app: the lead being called, its campaign
+  and the row's own fields): `source(interaction, viewer) -> DeskSection | None`, None when it
+  has nothing to say about this interaction; it runs on every render of the panel;
+- beside the agent's work (the campaigns app: the agent's own callbacks):
+  `panel(viewer) -> DeskSection | None`, None when it has nothing for this agent; it runs on
+  every render of the desk page.
+Each makes at most one query. What it returns is shown as text (escaped), never as markup.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ class DeskSection:
 
 
 Source = Callable[[Interaction, Any], "DeskSection | None"]
+Panel = Callable[[Any], "DeskSection | None"]
 _SOURCES: dict[str, Source] = {}
+_PANELS: dict[str, Panel] = {}
 
 
 def register_section(name: str, source: Source | None) -> None:
@@ -38,6 +42,23 @@ def sections_for(interaction: Interaction, viewer: Any) -> list[DeskSection]:
     found = []
     for source in list(_SOURCES.values()):
         section = source(interaction, viewer)
+        if section is not None:
+            found.append(section)
+    return found
+
+
+def register_side_panel(name: str, panel: Panel | None) -> None:
+    """Add (or, with None, remove) a panel beside the agent's work under a unique name."""
+    if panel is None:
+        _PANELS.pop(name, None)
+    else:
+        _PANELS[name] = panel
+
+
+def side_panels_for(viewer: Any) -> list[DeskSection]:
+    found = []
+    for panel in list(_PANELS.values()):
+        section = panel(viewer)
         if section is not None:
             found.append(section)
     return found

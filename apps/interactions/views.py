@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django import forms
 from django.db.models import Count, Prefetch, Q, prefetch_related_objects
@@ -28,7 +29,7 @@ from apps.core.permissions import AGENT_ROLES, role_required
 from apps.customers.models import ContactPoint, Customer
 from apps.customers.timeline import customer_timeline
 from apps.interactions import selectors, services
-from apps.interactions.desk_sections import sections_for
+from apps.interactions.desk_sections import sections_for, side_panels_for
 from apps.interactions.models import (
     REAL_TIME_CHANNELS,
     TEXT_CHANNELS,
@@ -115,12 +116,36 @@ class WrapUpForm(forms.Form):
     callback_at = forms.DateTimeField(
         required=False, input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
     )
+    callback_personal = forms.BooleanField(required=False)
 
     def __init__(self, *args: Any, interaction: Interaction, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.interaction = interaction
         field = self.fields["disposition"]
         assert isinstance(field, forms.ModelChoiceField)
         field.queryset = dispositions_for(interaction)
+
+    def clean_callback_at(self) -> dt.datetime | None:
+        """The time the agent typed is the customer's local time (callback_zone), as the page says."""
+        value = self.cleaned_data.get("callback_at")
+        if value is None:
+            return None
+        zone = callback_zone(self.interaction)
+        moment = timezone.make_aware(timezone.make_naive(value), zone)
+        if moment <= timezone.now():
+            raise forms.ValidationError("Choose a callback time in the future.")
+        return moment
+
+
+def callback_zone(interaction: Interaction) -> dt.tzinfo:
+    """The customer's time zone when it is known, else the page's current one."""
+    name = interaction.customer.time_zone if interaction.customer is not None else ""
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return timezone.get_current_timezone()
 
 
 class TransferForm(forms.Form):
@@ -188,6 +213,7 @@ def desk(request: HttpRequest) -> HttpResponse:
             "my_customers": Customer.objects.select_related("organization").filter(
                 owner_id=_user(request).pk
             )[:10],
+            "side_panels": side_panels_for(_user(request)),
         }
     )
     return render(request, "interactions/desk.html", context)
@@ -261,6 +287,7 @@ def _panel_context(request: HttpRequest, interaction: Interaction) -> dict[str, 
     context["awaits_dial"] = services.awaits_dial(interaction)
     if mine and interaction.status in (InteractionStatus.ACTIVE, InteractionStatus.WRAP_UP):
         context["dispositions"] = dispositions_for(interaction)
+        context["callback_zone"] = str(callback_zone(interaction))
         context["transfer_queues"] = (
             Queue.objects.filter(is_active=True).exclude(pk=interaction.queue_id or 0).order_by("name")
         )
@@ -397,6 +424,7 @@ def desk_wrap_up(request: HttpRequest, pk: int) -> HttpResponse:
         disposition=form.cleaned_data["disposition"],
         notes=form.cleaned_data["notes"],
         callback_at=form.cleaned_data["callback_at"],
+        callback_personal=form.cleaned_data["callback_personal"],
     )
     return _changed(interaction.pk)
 

@@ -265,10 +265,12 @@ def interaction_wrap_up(
     disposition: Disposition | None,
     notes: str = "",
     callback_at: dt.datetime | None = None,
+    callback_personal: bool = False,
 ) -> Interaction:
     """Close the interaction with its disposition (required when the queue says so; a DNC
-    disposition sets do-not-call on the contact point). The agent's slot is free again and the
-    agent takes the next waiting interaction at once."""
+    disposition sets do-not-call on the contact point). A callback time is kept with it, for
+    the agent who wraps up when callback_personal (else for any agent of the queue or campaign).
+    The agent's slot is free again and the agent takes the next waiting interaction at once."""
     now = timezone.now()
     with transaction.atomic():
         held = lock_agents_then_interaction(interaction_id)
@@ -296,6 +298,7 @@ def interaction_wrap_up(
         )
         interaction.disposition = disposition
         interaction.callback_at = callback_at
+        interaction.callback_personal = bool(callback_personal and callback_at is not None)
         if notes:
             interaction.notes = notes
         interaction.closed_at = now
@@ -307,6 +310,7 @@ def interaction_wrap_up(
                 "version",
                 "disposition",
                 "callback_at",
+                "callback_personal",
                 "notes",
                 "closed_at",
                 "wrap_up_at",
