@@ -87,6 +87,9 @@ class Campaign(models.Model):
     lines_per_agent = models.DecimalField(
         max_digits=4, decimal_places=2, default=2, help_text="Power mode: lines dialled per free agent"
     )
+    broadcast_lines = models.PositiveSmallIntegerField(
+        default=10, help_text="Agentless broadcast: calls placed at once"
+    )
     max_abandon_percent = models.DecimalField(
         max_digits=4,
         decimal_places=2,

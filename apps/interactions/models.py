@@ -77,7 +77,11 @@ class CallOutcome(models.TextChoices):
     BUSY = "busy", "Busy"
     NO_ANSWER = "no_answer", "No answer"
     MACHINE = "machine", "Answering machine"
+    FAX = "fax", "Fax machine"
     FAILED = "failed", "Failed"
+    # Answered by a person who heard an agentless message (a broadcast) and did not ask for an
+    # agent: the call ends without reaching the queue.
+    MESSAGE = "message", "Message played"
 
 
 FINISHED_STATUSES = (

@@ -116,7 +116,14 @@ def queue_stats(*, now: dt.datetime | None = None, queues: QuerySet[Queue] | Non
             unanswered=Count(
                 "pk",
                 filter=placed
-                & Q(call_outcome__in=(CallOutcome.BUSY, CallOutcome.NO_ANSWER, CallOutcome.MACHINE)),
+                & Q(
+                    call_outcome__in=(
+                        CallOutcome.BUSY,
+                        CallOutcome.NO_ANSWER,
+                        CallOutcome.MACHINE,
+                        CallOutcome.FAX,
+                    )
+                ),
             ),
             failed=Count("pk", filter=placed & Q(call_outcome=CallOutcome.FAILED)),
             in_progress=Count("pk", filter=placed & Q(status__in=PLACING_STATUSES)),

@@ -1,6 +1,7 @@
 """The dialer's tick: what beat runs every 2 seconds for each active voice campaign dialled by
-the system (progressive, power, predictive) or previewed by its agents (preview: the tick fills
-the queue with previews, apps.campaigns.dialer.preview, and the agents dial them).
+the system (progressive, power, predictive; agentless broadcasts, apps.campaigns.dialer.broadcast)
+or previewed by its agents (preview: the tick fills the queue with previews,
+apps.campaigns.dialer.preview, and the agents dial them).
 
 One tick of a campaign:
 1. reads the campaign under its row lock: nothing when it is not active (paused, draft,
@@ -80,7 +81,13 @@ logger = logging.getLogger(__name__)
 DIALER = SystemActor("dialer")
 
 # The dial modes this tick places calls (or previews) for.
-TICKED_MODES = (DialMode.PREVIEW, DialMode.PROGRESSIVE, DialMode.POWER, DialMode.PREDICTIVE)
+TICKED_MODES = (
+    DialMode.PREVIEW,
+    DialMode.PROGRESSIVE,
+    DialMode.POWER,
+    DialMode.PREDICTIVE,
+    DialMode.BROADCAST,
+)
 # The window the answer rate and the handle time are measured over, and the fewest calls each
 # needs before it replaces PacingInput's default (a new campaign paces on the defaults).
 RECENT = dt.timedelta(hours=1)
@@ -373,6 +380,11 @@ def campaign_tick(*, campaign_id: int, now: dt.datetime | None = None) -> TickRe
         from apps.campaigns.dialer.preview import preview_fill
 
         preview_fill(campaign, now, result)
+        return result
+    if campaign.dial_mode == DialMode.BROADCAST:
+        from apps.campaigns.dialer.broadcast import broadcast_fill
+
+        broadcast_fill(campaign, now, result)
         return result
     measured = pacing_measure(campaign=campaign, now=now)
     result.lines = pacing.lines_to_dial(measured.pacing)

@@ -42,6 +42,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     CampaignStatus.COMPLETED: frozenset(),
 }
 
+# The most calls an agentless broadcast places at once.
+MAX_BROADCAST_LINES = 200
+
 # The fields campaign_create and campaign_update accept.
 EDITABLE_FIELDS = frozenset(
     {
@@ -53,6 +56,7 @@ EDITABLE_FIELDS = frozenset(
         "disposition_set",
         "caller_id",
         "lines_per_agent",
+        "broadcast_lines",
         "max_abandon_percent",
         "window_start",
         "window_end",
@@ -119,6 +123,8 @@ def campaign_validate(campaign: Campaign) -> None:
         raise InvalidCampaign(f"time_zone: {campaign.time_zone!r} is not an IANA time zone.") from exc
     if campaign.starts_at and campaign.ends_at and campaign.ends_at <= campaign.starts_at:
         raise InvalidCampaign("ends_at: the campaign must end after it starts.")
+    if campaign.dial_mode == DialMode.BROADCAST and not 1 <= campaign.broadcast_lines <= MAX_BROADCAST_LINES:
+        raise InvalidCampaign(f"broadcast_lines: between 1 and {MAX_BROADCAST_LINES} calls at once.")
     if campaign.max_attempts_per_lead < 1 or campaign.max_attempts_per_number < 1:
         raise InvalidCampaign("max_attempts_per_lead/max_attempts_per_number: at least 1.")
     if campaign.channel in (CampaignChannel.SMS, CampaignChannel.EMAIL) and campaign.sends_per_minute < 1:

@@ -65,16 +65,28 @@ PROGRESS = (
     CallOutcome.BUSY,
     CallOutcome.NO_ANSWER,
     CallOutcome.MACHINE,
+    CallOutcome.FAX,
     CallOutcome.FAILED,
+    CallOutcome.MESSAGE,
 )
-FINAL_OUTCOMES = (CallOutcome.BUSY, CallOutcome.NO_ANSWER, CallOutcome.MACHINE, CallOutcome.FAILED)
+FINAL_OUTCOMES = (
+    CallOutcome.BUSY,
+    CallOutcome.NO_ANSWER,
+    CallOutcome.MACHINE,
+    CallOutcome.FAX,
+    CallOutcome.FAILED,
+    CallOutcome.MESSAGE,
+)
 
-# The disposition each unanswered outcome closes the interaction with (code, label, category).
+# The disposition each outcome that ends the call closes the interaction with (code, label,
+# category, final: no retry).
 _OUTCOME_DISPOSITIONS = {
-    CallOutcome.BUSY: ("busy", "Busy", DispositionCategory.BUSY),
-    CallOutcome.NO_ANSWER: ("no-answer", "No answer", DispositionCategory.NO_ANSWER),
-    CallOutcome.MACHINE: ("answering-machine", "Answering machine", DispositionCategory.VOICEMAIL),
-    CallOutcome.FAILED: ("call-failed", "Call failed", DispositionCategory.OTHER),
+    CallOutcome.BUSY: ("busy", "Busy", DispositionCategory.BUSY, False),
+    CallOutcome.NO_ANSWER: ("no-answer", "No answer", DispositionCategory.NO_ANSWER, False),
+    CallOutcome.MACHINE: ("answering-machine", "Answering machine", DispositionCategory.VOICEMAIL, False),
+    CallOutcome.FAX: ("fax-machine", "Fax machine", DispositionCategory.WRONG_NUMBER, True),
+    CallOutcome.FAILED: ("call-failed", "Call failed", DispositionCategory.OTHER, False),
+    CallOutcome.MESSAGE: ("message-played", "Message played", DispositionCategory.CONTACT_MADE, True),
 }
 
 # Channels whose outbound contact a do-not-call flag refuses: calls, and texts to the same phone
@@ -221,9 +233,9 @@ def interaction_originate(
 
 
 def _outcome_disposition(outcome: str) -> Disposition:
-    code, label, category = _OUTCOME_DISPOSITIONS[CallOutcome(outcome)]
+    code, label, category, final = _OUTCOME_DISPOSITIONS[CallOutcome(outcome)]
     disposition, _ = Disposition.objects.get_or_create(
-        code=code, defaults={"label": label, "category": category, "is_final": False}
+        code=code, defaults={"label": label, "category": category, "is_final": final}
     )
     return disposition
 
@@ -234,8 +246,10 @@ def interaction_call_progress(
     """What an outbound call did, as the connector's status callback says (a SystemActor; or a
     supervisor correcting by hand): "ringing"; "answered" (with a reserved agent the call is
     active with them at once; without one it waits in its queue and is routed after commit);
-    "busy", "no_answer", "machine" or "failed" (the call ends closed, its outcome recorded, a
-    disposition of the matching category set, the reserved agent's slot freed). Idempotent and
+    "busy", "no_answer", "machine", "fax" or "failed" (the call ends closed, its outcome recorded,
+    a disposition of the matching category set, the reserved agent's slot freed); "message" (an
+    agentless broadcast was heard and nobody asked for an agent: the call ends closed like the
+    unanswered outcomes, with the final "Message played" disposition). Idempotent and
     order-safe: an outcome that no longer applies (ringing after answered, a second answered, a
     late failure after the call connected) changes nothing and returns the interaction as it is.
     `detail` (the provider's reason) goes into the event row. Locks: its agent, then it."""
