@@ -22,12 +22,12 @@ on every tick.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 from django.db import transaction
 from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
 
-from apps.campaigns.models import DIALLABLE_STATUSES, Campaign, Lead, LeadStatus
+from apps.campaigns.models import DIALLABLE_STATUSES, Campaign, CampaignList, Lead, LeadStatus
 
 HOLD = dt.timedelta(seconds=60)
 
@@ -67,7 +67,41 @@ def due_leads(
 
 
 def _lock(leads: QuerySet[Lead], limit: int) -> list[Lead]:
+    if limit <= 0:
+        return []
     return list(leads.select_related("customer").select_for_update(skip_locked=True, of=("self",))[:limit])
+
+
+def _list_links(campaign: Campaign) -> tuple[list[int], dict[int, list[tuple[int, int]]]]:
+    """The campaign's switched-off lists, and its active lists by priority: (list id, weight)."""
+    inactive: list[int] = []
+    by_priority: dict[int, list[tuple[int, int]]] = {}
+    for list_id, priority, weight, active in CampaignList.objects.filter(campaign=campaign).values_list(
+        "contact_list_id", "priority", "weight", "is_active"
+    ):
+        if not active:
+            inactive.append(list_id)
+        else:
+            by_priority.setdefault(priority, []).append((list_id, max(1, weight)))
+    return inactive, by_priority
+
+
+def _weighted(links: Sequence[tuple[int, int]]) -> bool:
+    """Several lists at one priority with different weights: the claim is shared between them."""
+    return len(links) > 1 and len({weight for _, weight in links}) > 1
+
+
+def weighted_shares(limit: int, weights: Sequence[tuple[int, int]]) -> dict[int, int]:
+    """`limit` leads shared between lists in proportion to their weights, by largest remainder
+    (ties to the earlier list), so the shares add up to `limit`."""
+    total = sum(weight for _, weight in weights)
+    exact = [(list_id, limit * weight / total) for list_id, weight in weights]
+    shares = {list_id: int(share) for list_id, share in exact}
+    left = limit - sum(shares.values())
+    by_remainder = sorted(exact, key=lambda item: -(item[1] - int(item[1])))
+    for list_id, _ in by_remainder[:left]:
+        shares[list_id] += 1
+    return shares
 
 
 def hopper_claim(
@@ -80,18 +114,35 @@ def hopper_claim(
 ) -> list[Lead]:
     """Claim up to `limit` due leads for this tick and return them in hopper order, with their
     customer. callback_owners: the users whose personal callbacks may be taken now (the agents
-    free to take them); None: every due callback. Locks: the claimed lead rows (SKIP LOCKED),
-    until the claim is written; nothing else."""
+    free to take them); None: every due callback. Leads of a list switched off on the campaign
+    are left alone. Among the lists of one priority with different weights, the claim is shared
+    in proportion to the weights (a list that runs short leaves its share to the others). Locks:
+    the claimed lead rows (SKIP LOCKED), until the claim is written; nothing else."""
     if limit <= 0:
         return []
+    inactive, by_priority = _list_links(campaign)
     with transaction.atomic():
         due = _due(campaign, now, callback_owners)
+        if inactive:
+            due = due.exclude(contact_list_id__in=inactive)
         leads = _lock(due.filter(status=LeadStatus.CALLBACK).order_by(*_DUE_ORDER), limit)
+        others = due.filter(status__in=(LeadStatus.NEW, LeadStatus.RETRY))
+        levels = sorted(by_priority, reverse=True)
+        if any(_weighted(by_priority[priority]) for priority in levels):
+            # Level by level, highest priority first; a weighted level shares its part by weight.
+            for priority in levels:
+                if len(leads) >= limit:
+                    break
+                level = others.filter(priority=priority).exclude(pk__in=[lead.pk for lead in leads])
+                if _weighted(by_priority[priority]):
+                    for list_id, share in weighted_shares(limit - len(leads), by_priority[priority]).items():
+                        if share:
+                            leads += _lock(level.filter(contact_list_id=list_id).order_by(*_DUE_ORDER), share)
+                    level = level.exclude(pk__in=[lead.pk for lead in leads])
+                leads += _lock(level.order_by(*_DUE_ORDER), limit - len(leads))
         if len(leads) < limit:
-            others = due.filter(status__in=(LeadStatus.NEW, LeadStatus.RETRY)).order_by(
-                "-priority", *_DUE_ORDER
-            )
-            leads += _lock(others, limit - len(leads))
+            rest = others.exclude(pk__in=[lead.pk for lead in leads]) if leads else others
+            leads += _lock(rest.order_by("-priority", *_DUE_ORDER), limit - len(leads))
         if not leads:
             return []
         until = now + hold
