@@ -17,3 +17,21 @@ import os
 os.environ.setdefault("DEBUG", "true")
 
 from config.settings import *  # noqa: E402, F403
+
+# Tasks the suite queues on the embedded broker (an import's .delay() after commit) go to a
+# folder of this run's own, never into the developer's .var/broker, where `make run`'s worker
+# would later pick them up for rows that no longer exist.
+if CELERY_BROKER_URL == "filesystem://":  # noqa: F405
+    import tempfile
+    from pathlib import Path
+
+    _test_broker = Path(tempfile.mkdtemp(prefix="switchboard-test-broker-"))
+    for _folder in ("queue", "processed", "control"):
+        (_test_broker / _folder).mkdir()
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_test_broker / "queue"),
+        "data_folder_out": str(_test_broker / "queue"),
+        "processed_folder": str(_test_broker / "processed"),
+        "control_folder": str(_test_broker / "control"),
+        "store_processed": False,
+    }
