@@ -60,9 +60,12 @@ def lead_section(interaction: Interaction, viewer: Any) -> DeskSection | None:
     return DeskSection(title="Lead", rows=rows, note=note)
 
 
-def _local(moment: dt.datetime, zones: Any, fallback: str) -> str:
-    """The moment in the lead's first zone (the customer's when the lead names none)."""
-    for name in [*(zones if isinstance(zones, list) else []), fallback]:
+def _local(moment: dt.datetime, first: str, zones: Any) -> str:
+    """The moment in the customer's zone (the one the agent typed the callback in on the desk),
+    else the lead's first zone, else the page's."""
+    for name in [first, *(zones if isinstance(zones, list) else [])]:
+        if not name:
+            continue
         try:
             zone = ZoneInfo(str(name))
         except (ZoneInfoNotFoundError, ValueError):
@@ -88,7 +91,7 @@ def callbacks_panel(viewer: Any) -> DeskSection | None:
     for lead in leads[:MAX_CALLBACKS]:
         assert lead.callback_at is not None
         who = lead.customer.display_name if lead.customer is not None else lead.contact
-        when = _local(lead.callback_at, lead.time_zones, lead.customer.time_zone if lead.customer else "")
+        when = _local(lead.callback_at, lead.customer.time_zone if lead.customer else "", lead.time_zones)
         due = " (due now)" if lead.callback_at <= now else ""
         rows.append((f"{when}{due}", f"{who} · {lead.contact} · {lead.campaign.name}"))
     note = "Each comes back to you first when it is due."

@@ -345,7 +345,9 @@ def test_a_ticks_queries_grow_only_with_the_attempts_it_writes(
     # then each lead costs its attempt's writes (start: insert, update, two savepoints; sent:
     # one update) and nothing more: rendering reads nothing per lead
     assert counts[1] - counts[0] == 3 * 5
-    assert counts[0] <= 20 + 3 * 5
+    assert (
+        counts[0] <= 21 + 3 * 5
+    )  # 21: the tick's fixed reads and writes (the claim's list links among them)
 
 
 def test_a_paused_campaign_sends_nothing(django_capture_on_commit_callbacks: Any) -> None:

@@ -1,11 +1,16 @@
-"""Pacing: how many new calls a campaign's tick places, by dial mode. Pure functions of what the
-tick measured (PacingInput), so the live dialer, `manage.py simulate_dialer` and the benchmarks
-run the same decisions.
+"""Pacing: how many new calls a campaign's tick places, by dial mode. Functions of what the
+tick measured (PacingInput) and, in predictive mode, of the controller's state, so the live
+dialer, `manage.py simulate_dialer` and the benchmarks run the same decisions.
 
 - preview: none (the agent dials from the preview card);
 - progressive: one call per free agent, less the calls already being placed;
 - power: lines_per_agent calls per free agent, less the calls already being placed;
-- predictive: see lines_predictive.
+- predictive: apps.campaigns.dialer.predictive's controller (lines_predictive), progressive
+  once the abandon rate reaches its cap.
+
+The tick calls campaign_lines_to_dial, which keeps the predictive controller's state in the
+cache under the campaign's id; pacing_decide is the same decision with the state passed in and
+returned (the virtual dialer keeps it in its run).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from apps.campaigns.dialer import predictive
 from apps.campaigns.models import DialMode
 
 
@@ -39,6 +45,21 @@ class PacingInput:
     abandon_rate: float = 0.0
     """Abandoned / answered calls over the rolling 30 days."""
     max_abandon_rate: float = 0.03
+    answered: int = 0
+    """Answered calls the abandon rate was measured over (the controller steers by the rate only
+    from predictive.MIN_ANSWERED_FOR_FEEDBACK of them)."""
+    placing_ages: tuple[float, ...] | None = None
+    """Seconds since each call counted in calls_placing was placed (a call that rang long
+    without an answer is less likely to be answered); None: every one as just placed."""
+    answer_seconds: tuple[float, float] = (4.0, 12.0)
+    """The ring time of a live answer, shortest and longest (measured, else a typical one)."""
+
+
+@dataclass(frozen=True)
+class PacingDecision:
+    lines: int
+    state: predictive.ControllerState
+    """The predictive controller's next state (the one passed in, in the other modes)."""
 
 
 def lines_progressive(inp: PacingInput) -> int:
@@ -50,35 +71,40 @@ def lines_power(inp: PacingInput) -> int:
     return max(0, wanted - inp.calls_placing - inp.calls_waiting)
 
 
-# Predictive dialing never places more than this many calls per agent it expects to be free,
-# however low the answer rate measured (a list of dead numbers must not flood the trunks).
-MAX_LINES_PER_AGENT = 5
-# The abandon rate at which predictive dialing falls back to progressive: a share of the cap,
-# so that the rolling rate turns before it reaches the cap rather than after.
-ABANDON_FALLBACK_SHARE = 0.8
+def lines_predictive(inp: PacingInput, state: predictive.ControllerState | None = None) -> PacingDecision:
+    """Calls for the agents free now and about to be free, at the measured answer rate, paced
+    by the abandon-rate controller (apps.campaigns.dialer.predictive); progressive when the
+    abandon rate reaches its cap (predictive.FALLBACK_SHARE of it) or nothing was measured to
+    pace on."""
+    decision = predictive.decide(inp, state or predictive.ControllerState())
+    lines = lines_progressive(inp) if decision.progressive else decision.lines
+    return PacingDecision(lines=lines, state=decision.state)
 
 
-def lines_predictive(inp: PacingInput) -> int:
-    """Calls for the agents free now and about to be free, at the measured answer rate: enough
-    calls that the answered ones (placing ones included) cover the agents who will be free, less
-    the answered calls already waiting. Falls back to progressive when the abandon rate nears
-    its cap (ABANDON_FALLBACK_SHARE of it) or nothing was measured to pace on."""
-    if inp.abandon_rate >= inp.max_abandon_rate * ABANDON_FALLBACK_SHARE or inp.answer_rate <= 0:
-        return lines_progressive(inp)
-    expected_free = inp.agents_free + inp.agents_soon_free
-    answers_needed = expected_free - inp.calls_waiting
-    if answers_needed <= 0:
-        return 0
-    wanted = min(math.floor(answers_needed / inp.answer_rate), expected_free * MAX_LINES_PER_AGENT)
-    return max(0, wanted - inp.calls_placing)
-
-
-def lines_to_dial(inp: PacingInput) -> int:
-    """How many calls to place now."""
-    if inp.mode == DialMode.PROGRESSIVE:
-        return lines_progressive(inp)
-    if inp.mode == DialMode.POWER:
-        return lines_power(inp)
+def pacing_decide(inp: PacingInput, *, state: predictive.ControllerState | None = None) -> PacingDecision:
+    """How many calls to place now, and the predictive controller's next state."""
+    state = state or predictive.ControllerState()
     if inp.mode == DialMode.PREDICTIVE:
-        return lines_predictive(inp)
-    return 0
+        return lines_predictive(inp, state)
+    if inp.mode == DialMode.PROGRESSIVE:
+        return PacingDecision(lines_progressive(inp), state)
+    if inp.mode == DialMode.POWER:
+        return PacingDecision(lines_power(inp), state)
+    return PacingDecision(0, state)
+
+
+def lines_to_dial(inp: PacingInput, *, state: predictive.ControllerState | None = None) -> int:
+    """How many calls to place now (predictive: from `state`, a new controller's by default)."""
+    return pacing_decide(inp, state=state).lines
+
+
+def campaign_lines_to_dial(*, campaign_id: int, inp: PacingInput) -> int:
+    """The tick's pacing: how many calls campaign `campaign_id` places now. In predictive mode
+    the controller's state is read from the cache under the campaign's id and its next state
+    written back (one tick per campaign at a time holds the tick's lock, so nothing races it;
+    a lost state restarts the controller at its starting ratio)."""
+    if inp.mode != DialMode.PREDICTIVE:
+        return lines_to_dial(inp)
+    decision = lines_predictive(inp, predictive.state_load(campaign_id))
+    predictive.state_save(campaign_id, decision.state)
+    return decision.lines

@@ -134,15 +134,17 @@ class Measured:
     free_agents: list[tuple[int, int]]
 
 
-def _abandon_rate(campaign: Campaign, now: dt.datetime) -> float:
+def _abandon_figures(campaign: Campaign, now: dt.datetime) -> tuple[int, float]:
+    """(answered calls, abandoned / answered) over the 30 days, read once a minute."""
     from apps.campaigns.services.gate import abandon_rate_30d
 
-    key = f"campaigns:dialer:abandon:{campaign.pk}:{campaign.created_at.timestamp():.0f}"
-    rate = cache.get(key)
-    if rate is None:
-        rate = abandon_rate_30d(campaign=campaign, now=now)[2]
-        cache.set(key, rate, ABANDON_RATE_SECONDS)
-    return float(rate)
+    key = f"campaigns:dialer:abandon-30d:{campaign.pk}:{campaign.created_at.timestamp():.0f}"
+    figures = cache.get(key)
+    if figures is None:
+        _, answered, rate = abandon_rate_30d(campaign=campaign, now=now)
+        figures = (answered, rate)
+        cache.set(key, figures, ABANDON_RATE_SECONDS)
+    return int(figures[0]), float(figures[1])
 
 
 def pacing_measure(*, campaign: Campaign, now: dt.datetime) -> Measured:
@@ -157,7 +159,10 @@ def pacing_measure(*, campaign: Campaign, now: dt.datetime) -> Measured:
     - answer_rate: answered / finished calls of the last hour (PacingInput's default with fewer
       than MIN_FINISHED_CALLS), avg_handle_seconds: talk plus wrap-up of the last hour's
       connected calls (default with fewer than MIN_HANDLED_CALLS);
-    - abandon_rate: abandoned / answered over 30 days (the gate's figure, read once a minute)."""
+    - abandon_rate: abandoned / answered over 30 days (the gate's figure, read once a minute),
+      and answered, the answered calls it is over (predictive mode only);
+    - placing_ages (predictive mode only): seconds since each call counted in calls_placing
+      was placed (the controller counts a call that rang long as less likely to be answered)."""
     mode = campaign.dial_mode
     defaults = pacing.PacingInput(mode=mode, agents_free=0)
     queue = campaign.queue
@@ -197,8 +202,19 @@ def pacing_measure(*, campaign: Campaign, now: dt.datetime) -> Measured:
         handle_seconds = max(1.0, figures["handle"].total_seconds())
     soon_free = 0
     abandon_rate = 0.0
+    answered_30d = 0
+    placing_ages: tuple[float, ...] | None = None
     if mode == DialMode.PREDICTIVE:
-        abandon_rate = _abandon_rate(campaign, now)
+        answered_30d, abandon_rate = _abandon_figures(campaign, now)
+        placing_ages = tuple(
+            max(0.0, (now - started_at).total_seconds())
+            for started_at in LeadAttempt.objects.filter(
+                campaign_id=campaign.pk,
+                started_at__gte=now - RECENT,
+                interaction__status__in=PLACING_STATUSES,
+                interaction__agent__isnull=True,
+            ).values_list("started_at", flat=True)
+        )
         if queue is not None:
             ending_by = now - dt.timedelta(seconds=max(0.0, handle_seconds - defaults.avg_ring_seconds))
             long_call = Interaction.objects.filter(
@@ -217,13 +233,15 @@ def pacing_measure(*, campaign: Campaign, now: dt.datetime) -> Measured:
             mode=mode,
             agents_free=len(free),
             agents_soon_free=soon_free,
-            calls_placing=int(figures["placing"] or 0),
+            calls_placing=len(placing_ages) if placing_ages is not None else int(figures["placing"] or 0),
             calls_waiting=int(figures["waiting"] or 0),
             lines_per_agent=float(campaign.lines_per_agent),
             answer_rate=answer_rate,
             avg_handle_seconds=handle_seconds,
             abandon_rate=abandon_rate,
             max_abandon_rate=float(campaign.max_abandon_percent) / 100,
+            answered=answered_30d,
+            placing_ages=placing_ages,
         ),
         free_agents=free,
     )
@@ -387,7 +405,7 @@ def campaign_tick(*, campaign_id: int, now: dt.datetime | None = None) -> TickRe
         broadcast_fill(campaign, now, result)
         return result
     measured = pacing_measure(campaign=campaign, now=now)
-    result.lines = pacing.lines_to_dial(measured.pacing)
+    result.lines = pacing.campaign_lines_to_dial(campaign_id=campaign.pk, inp=measured.pacing)
     if result.lines <= 0:
         return result
     # Personal callbacks are claimed only for owners free to take them now.

@@ -1,6 +1,7 @@
 """`manage.py seed_demo`: demo users per role and a few hundred realistic customers, then the
 demo contact center (queues, skills, dispositions, agents: `seed_contact_center` of the
-interactions app, run by name so that this lower app imports nothing from it).
+interactions app) and the demo campaigns (`seed_campaigns`), each run by name so that this lower
+app imports nothing from them.
 
 Idempotent (customers carry external ids "demo-<n>", users are looked up by username: a second
 run adds nothing) and deterministic (fixed random seed: every run and every machine gets the same
@@ -297,6 +298,8 @@ class Command(BaseCommand):
         )
         if django_apps.is_installed("apps.interactions"):
             call_command("seed_contact_center", stdout=self.stdout)
+        if django_apps.is_installed("apps.campaigns"):
+            call_command("seed_campaigns", stdout=self.stdout)
         self.stdout.write("Demo logins (username / password):")
         for username, password, role, _, _ in DEMO_USERS:
             self.stdout.write(f"  {role.value:<11} {username} / {password}")
