@@ -7,6 +7,7 @@ from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from apps.accounts.api import obtain_token
+from apps.campaigns.api import register as register_campaigns
 from apps.customers.api import register as register_customers
 from apps.interactions.api import register as register_interactions
 
@@ -17,6 +18,7 @@ router = DefaultRouter()
 router.include_format_suffixes = False
 register_customers(router)
 register_interactions(router)
+register_campaigns(router)
 
 urlpatterns = [
     path("auth/token/", obtain_token, name="token"),  # expiring tokens, throttled sign-in

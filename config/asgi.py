@@ -12,10 +12,11 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from apps.campaigns.routing import websocket_urlpatterns as campaigns_ws  # noqa: E402
 from apps.core.websocket import SameOriginValidator  # noqa: E402
 from apps.interactions.routing import websocket_urlpatterns as interactions_ws  # noqa: E402
 
-websocket_urlpatterns = [*interactions_ws]
+websocket_urlpatterns = [*interactions_ws, *campaigns_ws]
 
 application = ProtocolTypeRouter(
     {

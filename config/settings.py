@@ -100,7 +100,6 @@ INSTALLED_APPS = [
     "apps.customers",
     "apps.interactions",
     "apps.campaigns",
-    "apps.workspaces",
 ]
 
 MIDDLEWARE = [
@@ -383,6 +382,18 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Choice sets that share a field name (status, channel, kind) across apps get names of their
+    # own instead of hashed ones.
+    "ENUM_NAME_OVERRIDES": {
+        "CampaignChannelEnum": "apps.campaigns.models.CampaignChannel",
+        "CampaignStatusEnum": "apps.campaigns.models.CampaignStatus",
+        "LeadStatusEnum": "apps.campaigns.models.LeadStatus",
+        "AttemptStatusEnum": "apps.campaigns.models.AttemptStatus",
+        "DncListKindEnum": "apps.campaigns.models.DncListKind",
+        "ChannelEnum": "apps.interactions.models.Channel",
+        "ContactPointKindEnum": "apps.customers.models.ContactPointKind",
+        "ImportJobStatusEnum": "apps.customers.models.ImportStatus",
+    },
     # The 4xx answers of every operation (apps.core.api), after drf-spectacular's own enum hook.
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -10,7 +10,7 @@ from rest_framework.permissions import IsAuthenticated
 
 urlpatterns = [
     path("", include("apps.accounts.urls")),
-    path("", include("apps.workspaces.urls")),
+    path("campaigns/", include("apps.campaigns.urls")),
     path("", include("apps.interactions.urls")),
     path("customers/", include("apps.customers.urls")),
     path("u/", include("apps.campaigns.public_urls")),  # email unsubscribe: signed token, no sign-in

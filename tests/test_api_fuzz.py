@@ -31,6 +31,7 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from django.test import Client
+from django.utils import timezone
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from rest_framework.authtoken.models import Token
@@ -45,11 +46,15 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from apps.accounts.models import User
+from apps.campaigns.models import ContactLog, LeadAttempt
+from apps.campaigns.services.campaigns import campaign_create
+from apps.campaigns.services.dnc import dnc_entry_add, dnc_list_create
 from apps.core.actors import SYSTEM
 from apps.customers.models import ContactPoint
 from apps.customers.services.customers import ContactInput, customer_create, note_add
 from apps.interactions import services as interaction_services
 from apps.interactions.models import Disposition, DispositionCategory
+from tests.campaigns.factories import LeadFactory, attach_list
 from tests.interactions.factories import make_agent, make_queue
 
 # One rolled-back transaction, not committed ones: committing each request costs several times
@@ -95,7 +100,8 @@ def wsgi_app() -> Iterator[WSGIHandler]:
 
 @pytest.fixture
 def fuzz_data(make_user: Any) -> dict[str, Any]:
-    """A few rows of each kind, so ids exist: customers, a queue with an agent, an interaction."""
+    """A few rows of each kind, so ids exist: customers, a queue with an agent, an interaction, a
+    campaign that queue works with a list, a lead with an attempt, a do-not-call list and entry."""
     admin = make_user("Admin")
     marketer = make_user("Marketer")
     queue = make_queue(channels=["voice", "chat", "email"])
@@ -118,6 +124,23 @@ def fuzz_data(make_user: Any) -> dict[str, Any]:
     interaction = interaction_services.interaction_enqueue(
         actor=SYSTEM, queue=queue, channel="chat", customer=first, subject="Order"
     )
+    campaign = campaign_create(actor=marketer, name="Renewals", queue=queue)
+    contact_list = attach_list(campaign, name="October renewals")
+    lead = LeadFactory(campaign=campaign, contact_list=contact_list, contact="+14155550101")
+    LeadAttempt.objects.create(
+        lead=lead, campaign=campaign, channel="voice", contact=lead.contact, started_at=timezone.now()
+    )
+    ContactLog.objects.create(
+        at=timezone.now(),
+        campaign=campaign,
+        lead=lead,
+        channel="voice",
+        contact=lead.contact,
+        allowed=True,
+        rule="allowed",
+    )
+    dnc_list = dnc_list_create(actor=marketer, name="Renewals DNC", kind="campaign", campaign=campaign)
+    dnc_entry = dnc_entry_add(actor=marketer, number="+14155550199", reason="asked", dnc_list=dnc_list)
     return {
         "users": {"admin": admin, "agent": agent.user, "marketer": marketer},
         "ids": {
@@ -128,6 +151,11 @@ def fuzz_data(make_user: Any) -> dict[str, Any]:
             "queues": queue.pk,
             "agents": agent.pk,
             "dispositions": Disposition.objects.get().pk,
+            "campaigns": campaign.pk,
+            "contact-lists": contact_list.pk,
+            "leads": lead.pk,
+            "dnc-lists": dnc_list.pk,
+            "dnc-entries": dnc_entry.pk,
         },
     }
 

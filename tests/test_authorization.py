@@ -29,7 +29,15 @@ from django_celery_beat.models import (
 from rest_framework.authtoken.models import Token
 
 from apps.accounts.models import User
-from apps.campaigns.models import CampaignStatus, ContactLog, DncEntry, LeadAttempt
+from apps.campaigns.models import (
+    Campaign,
+    CampaignStatus,
+    ContactList,
+    ContactLog,
+    DncEntry,
+    DncList,
+    LeadAttempt,
+)
 from apps.campaigns.services.dnc import internal_list
 from apps.customers.models import (
     ContactPoint,
@@ -68,6 +76,7 @@ SUPERVISION = frozenset({"Supervisor", "Admin"})
 IMPORTERS = frozenset({"Marketer", "Supervisor", "Admin"})
 CAMPAIGNS = frozenset({"Marketer", "Supervisor", "Admin"})
 ADMIN_ONLY = frozenset({"Admin"})
+CAMPAIGN_MANAGERS = frozenset({"Marketer", "Admin"})
 
 LOGIN = "/login/?next="
 ADMIN_LOGIN = "/admin/login/?next="
@@ -153,7 +162,6 @@ EXPECTED: dict[str, Rule] = {
     "accounts:home": page(EVERYONE, 302),
     "accounts:login": public(anonymous=_ok(200), signed_in=Outcome(frozenset({302}), "/")),
     "accounts:logout": public(anonymous=_ok(405), signed_in=_ok(405)),  # POST only
-    # workspaces: each role's home
     # The agent desktop: agents open their own interactions and their queues' (404 for the
     # walk's others, which the walk's interaction is); actions are POST only.
     "interactions:desk": page(AGENT_SIDE),
@@ -176,7 +184,20 @@ EXPECTED: dict[str, Rule] = {
     "interactions:wallboard-presence": page(SUPERVISION, 405),
     "interactions:wallboard-transfer": page(SUPERVISION, 405, params={"pk": "interaction"}),
     "interactions:wallboard-monitor": page(SUPERVISION, 405, params={"pk": "interaction"}),
-    "workspaces:campaigns": page(CAMPAIGNS),
+    # The marketers' campaign pages: Marketers and Admins manage; Supervisors read the list, the
+    # live dashboard (with its figures and status fragments), a list's page and the compliance
+    # report; Agents nothing. The walk's campaign is a draft; set-status is POST only.
+    "campaigns:list": page(CAMPAIGNS),
+    "campaigns:create": page(CAMPAIGN_MANAGERS),
+    "campaigns:dashboard": page(CAMPAIGNS, params={"pk": "campaign"}),
+    "campaigns:edit": page(CAMPAIGN_MANAGERS, params={"pk": "campaign"}),
+    "campaigns:figures": page(CAMPAIGNS, params={"pk": "campaign"}),
+    "campaigns:status": page(CAMPAIGNS, params={"pk": "campaign"}),
+    "campaigns:set-status": page(CAMPAIGN_MANAGERS, 405, params={"pk": "campaign"}),
+    "campaigns:list-upload": page(CAMPAIGN_MANAGERS),
+    "campaigns:segment-create": page(CAMPAIGN_MANAGERS),
+    "campaigns:list-detail": page(CAMPAIGNS, params={"pk": "contact_list"}),
+    "campaigns:compliance": page(CAMPAIGNS),
     # customer pages
     "customers:list": page(EVERYONE),
     "customers:detail": page(EVERYONE),
@@ -242,6 +263,27 @@ EXPECTED: dict[str, Rule] = {
     "api:agent-state": api(AGENT_SIDE, 405, params={"pk": "agent"}),
     "api:disposition-list": api(EVERYONE),
     "api:disposition-detail": api(EVERYONE, params={"pk": "disposition"}),
+    # Campaigns: every role reads the campaigns it works (an agent only its queues': 404 for the
+    # walk's campaign, which no walk agent's queue works); marketers and admins change them and
+    # their status (POST only); supervisors, marketers and admins read the figures, lists, leads,
+    # do-not-call lists and the dial log. Writes are refused in the service too.
+    "api:campaign-list": api(EVERYONE),
+    "api:campaign-detail": api(EVERYONE, 200, 404, params={"pk": "campaign"}),
+    "api:campaign-dispositions": api(EVERYONE, 200, 404, params={"pk": "campaign"}),
+    "api:campaign-stats": api(CAMPAIGNS, params={"pk": "campaign"}),
+    "api:campaign-start": api(CAMPAIGN_MANAGERS, 405, params={"pk": "campaign"}),  # POST only
+    "api:campaign-pause": api(CAMPAIGN_MANAGERS, 405, params={"pk": "campaign"}),
+    "api:campaign-resume": api(CAMPAIGN_MANAGERS, 405, params={"pk": "campaign"}),
+    "api:campaign-complete": api(CAMPAIGN_MANAGERS, 405, params={"pk": "campaign"}),
+    "api:contact-list-list": api(CAMPAIGNS),
+    "api:contact-list-detail": api(CAMPAIGNS, params={"pk": "contact_list"}),
+    "api:lead-list": api(CAMPAIGNS),
+    "api:lead-detail": api(CAMPAIGNS, params={"pk": "lead"}),
+    "api:dnc-list-list": api(CAMPAIGNS),
+    "api:dnc-list-detail": api(CAMPAIGNS, params={"pk": "dnc_list"}),
+    "api:dnc-entry-list": api(CAMPAIGNS),
+    "api:dnc-entry-detail": api(CAMPAIGNS, params={"pk": "dnc_entry"}),
+    "api:contact-log-list": api(CAMPAIGNS),
     "api-schema": api(ANY_SIGNED_IN),
     # The embedded mode's event relay (apps.core.views): POST only, admitted by an HMAC signature
     # alone, so everyone, signed in or not, gets 405 (GET) or 403 (POST without a signature).
@@ -498,6 +540,10 @@ def _state() -> dict[str, Any]:
         "users": list(User.objects.order_by("pk").values_list("pk", "is_active", "is_staff", "password")),
         "tokens": Token.objects.count(),
         "tasks": PeriodicTask.objects.count(),
+        "campaigns": list(Campaign.objects.order_by("pk").values_list("pk", "status", "version")),
+        "contact_lists": ContactList.objects.count(),
+        "dnc_lists": DncList.objects.count(),
+        "dnc_entries": DncEntry.objects.count(),
     }
 
 

@@ -25,7 +25,7 @@ class Role(StrEnum):
 ROLE_HOME_URL_NAMES: dict[Role, str] = {
     Role.AGENT: "interactions:desk",
     Role.SUPERVISOR: "interactions:wallboard",
-    Role.MARKETER: "workspaces:campaigns",
+    Role.MARKETER: "campaigns:list",
     Role.ADMIN: "admin:index",
 }
 

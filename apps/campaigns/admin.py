@@ -279,6 +279,7 @@ class CampaignAdmin(ThroughServicesAdmin):
                     "message_body",
                     "recording_url",
                     "broadcast_action",
+                    "broadcast_lines",
                     "sends_per_minute",
                 )
             },

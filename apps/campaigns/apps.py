@@ -18,7 +18,7 @@ class CampaignsConfig(AppConfig):
     label = "campaigns"
     verbose_name = "Outbound campaigns"
     role_permissions = {
-        "Agent": ["campaigns.view_campaign", "campaigns.view_lead"],
+        "Agent": ["campaigns.view_campaign"],
         "Supervisor": [*_READ, "campaigns.view_dncentry"],
         "Marketer": [
             *_READ,

@@ -176,6 +176,7 @@ def _campaign_form(**overrides: Any) -> dict[str, Any]:
         "max_attempts_per_number": "3",
         "sends_per_minute": "60",
         "broadcast_action": "press_one",
+        "broadcast_lines": "10",
     }
     for prefix in ("list_links", "retry_rules", "status_changes"):
         data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})

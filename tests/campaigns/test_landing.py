@@ -1,3 +1,5 @@
+"""The marketers' landing page, the campaigns list: who opens it, and the import jobs it shows."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -18,7 +20,7 @@ pytestmark = pytest.mark.django_db
         ("/campaigns/", {"Marketer", "Supervisor", "Admin"}),
     ],
 )
-def test_workspaces_open_only_for_their_roles(
+def test_the_campaigns_landing_opens_only_for_its_roles(
     client_for: Callable[[str | None], Client], path: str, allowed: set[str]
 ) -> None:
     for role in ("Agent", "Supervisor", "Marketer", "Admin"):
