@@ -191,6 +191,51 @@ def _report(pk: int, outcome: str, detail: str) -> bool:
     return True
 
 
+# What simulated customers press after a broadcast's message, per action: (key, chance).
+BROADCAST_KEYS: dict[str, tuple[tuple[str, float], ...]] = {
+    "press_one": (("1", 0.3),),
+    "appointment": (("1", 0.6), ("2", 0.2)),
+    "message_only": (),
+}
+
+
+def simulated_keys(*, interaction_id: int, seed: int, action: str) -> str:
+    """The keys the simulated customer of broadcast call `interaction_id` presses (the same for
+    the same seed and id): "" for none."""
+    draw = random.Random(f"voice simulator keys:{seed}:{interaction_id}").random()
+    for key, chance in BROADCAST_KEYS.get(action, ()):
+        if draw < chance:
+            return key
+        draw -= chance
+    return ""
+
+
+def _broadcast_actions(interaction_ids: Sequence[int]) -> dict[int, str]:
+    """Interaction id -> its broadcast action, for the calls among these a broadcast placed."""
+    if not interaction_ids:
+        return {}
+    from apps.campaigns.models import LeadAttempt
+
+    return {
+        int(pk): str(action)
+        for pk, action in LeadAttempt.objects.filter(
+            interaction_id__in=interaction_ids, campaign__dial_mode=DialMode.BROADCAST
+        ).values_list("interaction_id", "campaign__broadcast_action")
+    }
+
+
+def _report_keys(pk: int, keys: str) -> str:
+    """Report a broadcast call's keys; returns what they did ("" when the call had moved on)."""
+    from apps.campaigns.services.broadcast import broadcast_keys
+
+    try:
+        done = broadcast_keys(actor=SIMULATOR, interaction_id=pk, keys=keys)
+    except DomainError as exc:
+        logger.info("voice simulator: broadcast call #%s keys not reported: %s", pk, exc)
+        return ""
+    return "" if done == "ignored" else f"broadcast {done}"
+
+
 def simulator_report_due(
     *,
     now: dt.datetime | None = None,
@@ -223,13 +268,20 @@ def simulator_report_due(
         .order_by("placed_at", "pk")
         .values_list("pk", "status", "placed_at")[:REPORT_BATCH]
     )
-    for pk, status, placed_at in placing:
+    placing_rows = list(placing)
+    broadcasts = _broadcast_actions([pk for pk, _, _ in placing_rows])
+    for pk, status, placed_at in placing_rows:
         call = simulated_call(interaction_id=pk, seed=seed, odds=odds)
         rung = (now - placed_at).total_seconds()
         if rung >= call.ring_seconds:
             outcome = CallOutcome.FAILED.value if call.outcome == INVALID else call.outcome
             detail = "number not in service (simulated)" if call.outcome == INVALID else "voice simulator"
-            if _report(pk, outcome, detail):
+            if outcome == CallOutcome.ANSWERED and pk in broadcasts:
+                # A broadcast's answer: the customer hears the message, then presses a key (or none).
+                done = _report_keys(pk, simulated_keys(interaction_id=pk, seed=seed, action=broadcasts[pk]))
+                if done:
+                    report.outcomes[done] = report.outcomes.get(done, 0) + 1
+            elif _report(pk, outcome, detail):
                 report.outcomes[outcome] = report.outcomes.get(outcome, 0) + 1
         elif status == InteractionStatus.DIALING and call.rings and rung >= RINGING_AFTER:
             report.ringing += _report(pk, "ringing", "voice simulator")

@@ -9,10 +9,19 @@ import datetime as dt
 from collections.abc import Iterator
 
 import pytest
+from django.utils import timezone
 
 from apps.campaigns import simulator
+from apps.campaigns.dialer import tick
+from apps.campaigns.models import Lead, LeadAttempt, LeadStatus
 from apps.campaigns.services.attempts import attempt_start
-from apps.campaigns.simulator import MIN_NO_ANSWER_RING, SimulatedOdds, simulated_call, simulator_report_due
+from apps.campaigns.simulator import (
+    MIN_NO_ANSWER_RING,
+    SimulatedOdds,
+    simulated_call,
+    simulated_keys,
+    simulator_report_due,
+)
 from apps.core.actors import SystemActor
 from apps.interactions import services, voice
 from apps.interactions.models import AgentProfile, CallOutcome, Interaction, InteractionStatus, Queue
@@ -182,3 +191,29 @@ def test_a_real_providers_calls_are_never_answered_by_the_simulator(provider: No
 
     assert (report.ringing, report.outcomes) == (0, {})
     assert Interaction.objects.get(pk=call.pk).status == InteractionStatus.DIALING
+
+
+@pytest.mark.django_db(transaction=True)  # the call's outcome reaches its lead after commit
+def test_an_answered_broadcast_call_reports_its_keys_instead_of_waiting_for_an_agent() -> None:
+    campaign = make_voice_campaign(
+        dial_mode="broadcast", broadcast_action="appointment", message_body="Your visit is tomorrow."
+    )
+    for n in range(30):
+        LeadFactory(campaign=campaign, contact=f"+1415888{n:04d}", time_zones=["UTC"])
+    now = dt.datetime(2026, 12, 3, 12, 0, tzinfo=dt.UTC)
+    tick.campaign_tick(campaign_id=campaign.pk, now=now)
+    attempts = list(LeadAttempt.objects.filter(campaign=campaign).select_related("lead"))
+    assert len(attempts) == campaign.broadcast_lines
+
+    report = simulator_report_due(now=timezone.now() + dt.timedelta(seconds=60), seed=2, odds=ALWAYS_ANSWERED)
+
+    assert sum(report.outcomes.values()) == len(attempts)
+    assert set(report.outcomes) <= {"broadcast confirmed", "broadcast cancelled", "broadcast heard"}
+    for attempt in attempts:
+        assert attempt.interaction_id is not None
+        keys = simulated_keys(interaction_id=attempt.interaction_id, seed=2, action="appointment")
+        lead = Lead.objects.get(pk=attempt.lead_id)
+        assert lead.status == LeadStatus.DONE
+        assert lead.appointment_answer == {"1": "confirmed", "2": "cancelled"}.get(keys, "")
+        call = Interaction.objects.get(pk=attempt.interaction_id)
+        assert (call.status, call.call_outcome, call.agent_id) == (InteractionStatus.CLOSED, "message", None)
