@@ -234,6 +234,25 @@ class ContactList(models.Model):
         return self.name
 
 
+class ContactListMember(models.Model):
+    """A customer an uploaded list's rows named, with that row's own fields: what the list gives
+    a campaign it is attached to later (a segment list evaluates its segment instead)."""
+
+    contact_list = models.ForeignKey(ContactList, on_delete=models.CASCADE, related_name="members")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    fields = models.JSONField(default=dict, blank=True, help_text="The row's own extra columns")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["contact_list", "customer"], name="contact_list_member_unique")
+        ]
+        indexes = [models.Index(fields=["customer"], name="list_member_customer_idx")]
+
+    def __str__(self) -> str:
+        return f"customer #{self.customer_id} in list #{self.contact_list_id}"
+
+
 class CampaignList(models.Model):
     """A list attached to a campaign: higher priority lists are dialled first; among lists of
     one priority, leads are drawn in proportion to weight."""

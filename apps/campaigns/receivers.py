@@ -10,16 +10,29 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Greatest
 
-from apps.campaigns.models import ContactLog, DncEntry, DncList, DncListKind, Lead, LeadAttempt, LeadStatus
+from apps.campaigns.models import (
+    ContactListMember,
+    ContactLog,
+    DncEntry,
+    DncList,
+    DncListKind,
+    Lead,
+    LeadAttempt,
+    LeadStatus,
+)
 
 
 def on_customer_merged(
     sender: type[models.Model], *, survivor_id: int, duplicate_id: int, **kwargs: Any
 ) -> None:
-    """The duplicate's leads (in every campaign) and its contact log become the survivor's, so
-    the survivor's attempts, callbacks and compliance history are whole."""
+    """The duplicate's leads (in every campaign), its contact log and its list memberships become
+    the survivor's, so the survivor's attempts, callbacks and compliance history are whole."""
     Lead.objects.filter(customer_id=duplicate_id).update(customer_id=survivor_id)
     ContactLog.objects.filter(customer_id=duplicate_id).update(customer_id=survivor_id)
+    # List memberships: the survivor's own row in a list both were in wins.
+    shared = ContactListMember.objects.filter(customer_id=survivor_id).values("contact_list_id")
+    ContactListMember.objects.filter(customer_id=duplicate_id, contact_list_id__in=shared).delete()
+    ContactListMember.objects.filter(customer_id=duplicate_id).update(customer_id=survivor_id)
 
 
 def erased_lead_contact(lead_id: int) -> str:
@@ -57,6 +70,8 @@ def on_customer_erased(
     if values:
         attempts |= Q(contact__in=values)
         log |= Q(contact__in=values)
+    # The row's own fields a list kept for the person go; the membership stays for the counts.
+    ContactListMember.objects.filter(customer_id=customer_id).update(fields={})
     LeadAttempt.objects.filter(attempts).update(contact="", provider_id="", skip_reason="")
     ContactLog.objects.filter(log).update(contact="", local_time="", detail="")
     if values:

@@ -24,6 +24,7 @@ from apps.campaigns.models import (
     CampaignList,
     CampaignStatus,
     ContactList,
+    ContactListMember,
     Lead,
     LeadStatus,
     ListSource,
@@ -470,3 +471,23 @@ def test_a_list_uploaded_without_a_campaign_has_no_leads_until_uploaded_with_one
 
     assert (contact_list.lead_count, Lead.objects.count(), Customer.objects.count()) == (0, 0, 2)
     assert timezone.is_aware(contact_list.created_at)
+
+
+def test_a_list_uploaded_on_its_own_gives_its_rows_to_a_campaign_it_is_attached_to_later(
+    upload: Upload, marketer: User
+) -> None:
+    contact_list = upload(GOOD_AND_BAD)
+    assert not Lead.objects.exists()
+    assert sorted(ContactListMember.objects.values_list("customer__first_name", "fields__Plan")) == [
+        ("Ada", "gold"),
+        ("Alan", "silver"),
+    ]
+    campaign = make_voice_campaign()
+
+    contact_list_attach(actor=marketer, contact_list=contact_list, campaign=campaign, priority=2)
+
+    assert leads_of(campaign.pk) == {
+        "+14155550101": ("Ada", LeadStatus.NEW, ["America/Los_Angeles"], {"Plan": "gold", "Appointment": ""}),
+        "+12125550102": ("Alan", LeadStatus.NEW, ["America/New_York"], {"Plan": "silver", "Appointment": ""}),
+    }
+    assert set(Lead.objects.values_list("priority", flat=True)) == {2}

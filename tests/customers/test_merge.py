@@ -8,6 +8,7 @@ from django.apps import apps
 from django.db.models import ForeignKey, Model
 
 from apps.accounts.models import User
+from apps.campaigns.models import ContactListMember
 from apps.core.actors import SYSTEM, SystemActor
 from apps.core.exceptions import NotAllowed
 from apps.core.models import AuditEntry
@@ -26,7 +27,7 @@ from apps.customers.timeline import customer_timeline
 from apps.interactions.models import Interaction, Queue
 from apps.interactions.receivers import on_customer_merged
 from apps.interactions.services import interaction_enqueue, message_add
-from tests.campaigns.factories import LeadFactory
+from tests.campaigns.factories import ContactListFactory, LeadFactory
 from tests.interactions.factories import make_queue
 
 INTERACTIONS_RECEIVER = "interactions.on_customer_merged"
@@ -363,6 +364,9 @@ _ROW_BUILDERS: dict[str, Callable[[Customer, str], object]] = {
         channel="chat", customer=c, subject=tag
     ),
     "campaigns.lead.customer": lambda c, tag: LeadFactory(customer=c),
+    "campaigns.contactlistmember.customer": lambda c, tag: ContactListMember.objects.create(
+        contact_list=ContactListFactory(name=tag), customer=c
+    ),
 }
 
 

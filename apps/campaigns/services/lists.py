@@ -42,6 +42,7 @@ from apps.campaigns.models import (
     CampaignList,
     CampaignStatus,
     ContactList,
+    ContactListMember,
     Lead,
     ListSource,
 )
@@ -386,6 +387,7 @@ def on_import_batch_written(
     contact_list = ContactList.objects.select_for_update().filter(import_job_id=job_id).first()
     if contact_list is None or not rows:
         return None
+    members_write(contact_list, rows)
     links = list(
         CampaignList.objects.filter(contact_list=contact_list)
         .exclude(campaign__status=CampaignStatus.COMPLETED)
@@ -412,6 +414,23 @@ def on_import_batch_written(
         contact_list=contact_list, links=links, people=people, erased=_erased_for(contact_list)
     )
     return sorted(written.notes.items())
+
+
+def members_write(contact_list: ContactList, rows: Sequence[ImportedRow]) -> None:
+    """Record the batch's customers as the list's members with their row's fields (a customer
+    named again takes the later row's), in one statement: what a campaign the list is attached
+    to later receives."""
+    by_customer = {row.customer_id: row.extra for row in rows}
+    ContactListMember.objects.bulk_create(
+        [
+            ContactListMember(contact_list=contact_list, customer_id=customer_id, fields=fields)
+            for customer_id, fields in by_customer.items()
+        ],
+        update_conflicts=True,
+        unique_fields=["contact_list", "customer"],
+        update_fields=["fields"],
+        batch_size=2000,
+    )
 
 
 def connect() -> None:
@@ -463,19 +482,31 @@ def contactables_of_customers(
 
 
 def _upload_list_contactables(contact_list: ContactList, campaign: Campaign) -> list[Contactable]:
-    """An uploaded list's customers are those its leads (in its other campaigns) name: each
-    comes with its row's fields and appointment from that lead and its contact points as the
-    CRM holds them now, so a voice campaign gets the phones of a list that fed an email one."""
+    """An uploaded list's customers are its members (every customer its rows named, attached to
+    a campaign or not): each comes with its row's fields and appointment and its contact points
+    as the CRM holds them now, so a voice campaign gets the phones of a list that fed an email
+    one. A list uploaded before members were kept falls back on the customers its leads in its
+    other campaigns name."""
     fields: dict[int, dict[str, Any]] = {}
     appointments: dict[int, Any] = {}
+    time_zones: dict[int, str] = {}
+    appointment_field = contact_list.appointment_field
+    members = (
+        ContactListMember.objects.filter(contact_list=contact_list)
+        .order_by("customer_id")
+        .values_list("customer_id", "fields", "customer__time_zone")
+    )
+    for customer_id, row_fields, zone in members.iterator(chunk_size=2000):
+        fields[customer_id] = row_fields if isinstance(row_fields, dict) else {}
+        appointments[customer_id] = fields[customer_id].get(appointment_field) if appointment_field else None
+        time_zones[customer_id] = zone
     leads = (
         Lead.objects.filter(contact_list=contact_list, customer__isnull=False)
         .exclude(campaign=campaign)
         .order_by("customer_id", "id")
         .values_list("customer_id", "fields", "appointment_at", "customer__time_zone")
     )
-    time_zones: dict[int, str] = {}
-    for customer_id, row_fields, appointment_at, zone in leads.iterator(chunk_size=2000):
+    for customer_id, row_fields, appointment_at, zone in [] if fields else leads.iterator(chunk_size=2000):
         if customer_id not in fields:
             fields[customer_id] = row_fields
             appointments[customer_id] = appointment_at
@@ -489,9 +520,8 @@ def contact_list_attach(
     *, actor: Actor, contact_list: ContactList, campaign: Campaign, priority: int = 0, weight: int = 1
 ) -> CampaignList:
     """Attach a list to one more campaign and give that campaign the list's leads at once.
-    Where they come from: a segment list evaluates its segment now; an uploaded list takes the
-    customers its leads in its other campaigns name (so an upload that was never attached to a
-    campaign has none to give: attach it at upload, or upload the file again after attaching).
+    Where they come from: a segment list evaluates its segment now; an uploaded list gives its
+    members (every customer its rows named, with the row's fields).
     Later batches of a running import reach the new campaign too. Marketers and admins only.
     Locks: the list. Conflict when it is attached already."""
     check_manager(actor)
