@@ -21,8 +21,9 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.management import call_command
 
-from apps.core.actors import SystemActor
+from apps.core.actors import SYSTEM, SystemActor
 from apps.customers.services.customers import ContactInput, customer_create
+from apps.interactions import services
 from apps.interactions.events import WALLBOARD_GROUP
 from apps.interactions.models import (
     HOLDING_STATUSES,
@@ -233,3 +234,24 @@ def test_the_same_seed_on_the_same_database_repeats_the_run(tmp_path: Path) -> N
     assert histories[0] == histories[1]
     assert len(histories[0]) > 10
     assert json.dumps(histories[0]).count("abandoned") >= 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_simulated_agents_dial_the_previews_they_accept() -> None:
+    call_command("seed_contact_center", "--sim-agents=2", stdout=StringIO())
+    sales = Queue.objects.get(name="Sales")
+    preview = services.interaction_enqueue(
+        actor=SYSTEM,
+        queue=sales,
+        channel="voice",
+        direction="outbound",
+        contact="+14155550177",
+        subject="Preview",
+    )
+
+    call_command("simulate_traffic", "--fast", "--seed=3", "--iterations=40", "--tick=0.5", "--rate=0",
+                 "--agents=2", "--accept-delay=1", stdout=StringIO())  # fmt: skip
+
+    preview.refresh_from_db()
+    assert preview.dialed_at is not None
+    assert preview.events.filter(kind="dialing", data__preview=True).exists()

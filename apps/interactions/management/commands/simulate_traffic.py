@@ -113,6 +113,7 @@ class Plan:
     """What a simulated agent will do next with one interaction, in simulated seconds."""
 
     accept_at: float | None = None
+    dial_at: float | None = None
     end_at: float | None = None
     next_message_at: float | None = None
     customer_speaks: bool = False
@@ -287,10 +288,10 @@ class Simulation:
         held = list(
             Interaction.objects.filter(agent_id__in=self.agents, status__in=HOLDING_STATUSES)
             .order_by("pk")
-            .values_list("pk", "status", "channel", "agent_id", "queue_id")
+            .values_list("pk", "status", "channel", "agent_id", "queue_id", "direction", "call_outcome")
         )
         self.plans = {pk: plan for pk, plan in self.plans.items() if pk in {h[0] for h in held}}
-        for pk, status, channel, agent_id, queue_id in held:
+        for pk, status, channel, agent_id, queue_id, direction, call_outcome in held:
             plan = self.plans.setdefault(pk, Plan())
             actor = self.agents[agent_id]
             if status == InteractionStatus.OFFERED:
@@ -300,6 +301,21 @@ class Simulation:
                     services.interaction_accept, actor=actor, interaction_id=pk
                 ):
                     self.stats.accepted += 1
+            elif status == InteractionStatus.ACTIVE and (
+                direction == Direction.OUTBOUND and channel == Channel.VOICE and not call_outcome
+            ):
+                # An accepted preview: the agent reads the lead, then dials (or skips a refused dial).
+                if plan.dial_at is None:
+                    plan.dial_at = self._after(self.settings.accept_delay)
+                elif self.clock >= plan.dial_at and not self._do(
+                    services.interaction_preview_dial, actor=actor, interaction_id=pk
+                ):
+                    self._do(
+                        services.interaction_preview_skip,
+                        actor=actor,
+                        interaction_id=pk,
+                        reason="The call could not be placed",
+                    )
             elif status == InteractionStatus.ACTIVE:
                 self._talk(pk, channel, actor, plan)
             elif status == InteractionStatus.WRAP_UP:
