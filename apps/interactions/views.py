@@ -140,12 +140,10 @@ class WrapUpForm(forms.Form):
 def callback_zone(interaction: Interaction) -> dt.tzinfo:
     """The customer's time zone when it is known, else the page's current one."""
     name = interaction.customer.time_zone if interaction.customer is not None else ""
-    if name:
-        try:
-            return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            pass
-    return timezone.get_current_timezone()
+    try:
+        return ZoneInfo(name) if name else timezone.get_current_timezone()
+    except (ZoneInfoNotFoundError, ValueError):  # a zone the tz database no longer knows
+        return timezone.get_current_timezone()
 
 
 class TransferForm(forms.Form):

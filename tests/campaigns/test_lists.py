@@ -60,7 +60,7 @@ GOOD_AND_BAD = (
 
 @pytest.fixture(autouse=True)
 def receivers_connected() -> None:
-    # The lead engineer connects it in CampaignsConfig.ready(); connect() is idempotent.
+    # CampaignsConfig.ready() connects it; connect() is idempotent.
     lists.connect()
 
 
