@@ -112,3 +112,12 @@ def test_who_reads_the_report(make_user: Callable[..., User], role: str, status:
     client.force_login(make_user(role))
 
     assert client.get(reverse("campaigns:compliance")).status_code == status
+
+
+def test_the_campaigns_list_links_the_report(make_user: Callable[..., User]) -> None:
+    client = Client()
+    client.force_login(make_user("Supervisor"))
+
+    page = client.get(reverse("campaigns:list")).content.decode()
+
+    assert f'href="{reverse("campaigns:compliance")}"' in page
