@@ -41,7 +41,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.campaigns import events
-from apps.campaigns.models import AttemptStatus, LeadAttempt
+from apps.campaigns.models import AttemptStatus, Lead, LeadAttempt, LeadStatus
 from apps.campaigns.services.attempts import attempt_finish
 from apps.core.actors import Actor, SystemActor, require_actor
 from apps.core.exceptions import NotAllowed
@@ -159,17 +159,30 @@ def attempt_wrap_up(*, actor: Actor, interaction_id: int) -> LeadAttempt | None:
         return LeadAttempt.objects.get(pk=found[0]) if found is not None else None
     attempt_id = found[0]
     interaction = Interaction.objects.select_related("disposition", "agent__user").get(pk=interaction_id)
-    skipped = interaction.events.filter(kind="preview_skipped").values_list("data", flat=True).first()
-    if skipped is not None and interaction.dialed_at is None:
-        # The agent skipped the preview without dialling: no contact, the lead is due again later.
-        return attempt_finish(
-            actor=actor,
-            attempt_id=attempt_id,
-            status=AttemptStatus.SKIPPED,
-            disposition=interaction.disposition,
-            skip_reason=str((skipped or {}).get("reason", "")),
-            now=interaction.closed_at or timezone.now(),
-        )
+    not_dialled = (
+        interaction.events.filter(kind__in=("preview_skipped", "preview_withdrawn"))
+        .values_list("kind", "data")
+        .first()
+    )
+    if not_dialled is not None and interaction.dialed_at is None:
+        kind, data = not_dialled
+        closed_at = interaction.closed_at or timezone.now()
+        with transaction.atomic():
+            # The agent skipped the preview, or its paused campaign took it back: no contact.
+            attempt = attempt_finish(
+                actor=actor,
+                attempt_id=attempt_id,
+                status=AttemptStatus.SKIPPED,
+                disposition=interaction.disposition,
+                skip_reason=str((data or {}).get("reason", "")),
+                now=closed_at,
+            )
+            if kind == "preview_withdrawn":
+                # Taken back unseen: the lead is due as soon as its campaign dials again.
+                Lead.objects.filter(pk=attempt.lead_id, status=LeadStatus.RETRY).update(
+                    next_attempt_at=closed_at
+                )
+        return attempt
     owner = None
     if interaction.callback_personal and interaction.agent is not None:
         owner = interaction.agent.user

@@ -205,3 +205,47 @@ def test_a_skipped_preview_ends_its_attempt_with_the_reason_and_counts_no_attemp
     assert attempt.ended_at is not None and attempt.answered_at is None
     assert (lead.status, lead.attempts) == (LeadStatus.RETRY, 0)
     assert lead.next_attempt_at is not None and lead.next_attempt_at > timezone.now()
+
+
+def test_pausing_withdraws_the_previews_no_agent_was_offered_yet() -> None:
+    campaign, (agent,) = _campaign(agents=1)
+    offered_lead, waiting_lead = _leads(campaign, 2)
+    tick.campaign_tick(campaign_id=campaign.pk)  # one preview, offered to the one agent
+    offered = LeadAttempt.objects.get(lead=offered_lead)
+    assert campaign.queue is not None
+    # A second preview waits in the queue: the agent already holds an offer.
+    waiting_call = services.interaction_enqueue(
+        actor=MARKETING,
+        queue=campaign.queue,
+        channel="voice",
+        direction="outbound",
+        contact=waiting_lead.contact,
+    )
+    assert waiting_call.status == InteractionStatus.QUEUED
+    LeadAttempt.objects.create(
+        lead=waiting_lead,
+        campaign=campaign,
+        interaction=waiting_call,
+        channel="voice",
+        contact=waiting_lead.contact,
+        status=AttemptStatus.QUEUED,
+        started_at=timezone.now(),
+    )
+    Lead.objects.filter(pk=waiting_lead.pk).update(status=LeadStatus.IN_PROGRESS)
+
+    campaign_set_status(actor=MARKETING, campaign_id=campaign.pk, to_status=CampaignStatus.PAUSED)
+
+    waiting_call.refresh_from_db()
+    assert waiting_call.status == InteractionStatus.CLOSED
+    assert waiting_call.disposition is not None and waiting_call.disposition.code == "preview-withdrawn"
+    attempt = LeadAttempt.objects.get(interaction=waiting_call)
+    waiting_lead.refresh_from_db()
+    assert (attempt.status, attempt.skip_reason) == (AttemptStatus.SKIPPED, "campaign paused")
+    assert (waiting_lead.status, waiting_lead.attempts) == (LeadStatus.RETRY, 0)
+    assert waiting_lead.next_attempt_at is not None and waiting_lead.next_attempt_at <= timezone.now()
+    # The offered one stays with its agent; the gate refuses its dial while the campaign is paused.
+    assert offered.interaction_id is not None
+    assert Interaction.objects.get(pk=offered.interaction_id).status == InteractionStatus.OFFERED
+    services.interaction_accept(actor=agent.user, interaction_id=offered.interaction_id)
+    with pytest.raises(ContactRefused, match="paused"):
+        services.interaction_preview_dial(actor=agent.user, interaction_id=offered.interaction_id)

@@ -205,3 +205,27 @@ def test_the_desk_dials_and_a_skip_without_a_reason_is_a_400() -> None:
     assert refused.status_code == 400
     assert dialled.status_code in (200, 204)
     assert Interaction.objects.get(pk=preview.pk).status == InteractionStatus.DIALING
+
+
+def test_a_waiting_preview_is_withdrawn_by_the_system_only_and_an_offered_one_is_left() -> None:
+    queue = make_queue(channels=["voice"])
+    waiting = _preview(queue)  # nobody to offer it to
+    assert waiting.status == InteractionStatus.QUEUED
+    agent = make_agent(make_queue(channels=["voice"]))
+
+    with pytest.raises(NotAllowed):
+        services.interaction_preview_withdraw(actor=agent.user, interaction_id=waiting.pk, reason="paused")
+    assert services.interaction_preview_withdraw(
+        actor=SYSTEM, interaction_id=waiting.pk, reason="campaign paused"
+    )
+
+    waiting.refresh_from_db()
+    assert waiting.status == InteractionStatus.CLOSED and waiting.disposition is not None
+    assert waiting.events.get(kind="preview_withdrawn").data == {"reason": "campaign paused"}
+    offered_queue = make_queue(channels=["voice"])
+    offered_agent = make_agent(offered_queue)
+    offered = _preview(offered_queue)
+    assert offered.agent_id == offered_agent.pk
+    assert not services.interaction_preview_withdraw(actor=SYSTEM, interaction_id=offered.pk, reason="paused")
+    offered.refresh_from_db()
+    assert offered.status == InteractionStatus.OFFERED

@@ -179,3 +179,24 @@ def preview_fill(campaign: Campaign, now: dt.datetime, result: TickResult) -> No
         result.interaction_ids.append(interaction.pk)
     hopper_release(lead_ids=release)
     result.released = result.claimed - result.dialled - result.previewed
+
+
+def previews_withdraw(*, campaign_id: int, reason: str) -> int:
+    """Take back the campaign's previews still waiting in the queue for an agent (its campaign
+    was paused or completed): no agent is offered a lead it may not dial. Previews already
+    offered or accepted stay; the gate refuses their dial. Returns how many were withdrawn."""
+    from apps.campaigns.dialer.tick import DIALER
+    from apps.interactions.services import interaction_preview_withdraw
+
+    waiting = list(
+        LeadAttempt.objects.filter(
+            campaign_id=campaign_id, status=AttemptStatus.QUEUED, interaction__status=InteractionStatus.QUEUED
+        ).values_list("interaction_id", flat=True)
+    )
+    withdrawn = 0
+    for interaction_id in waiting:
+        if interaction_id is not None:
+            withdrawn += interaction_preview_withdraw(
+                actor=DIALER, interaction_id=interaction_id, reason=reason
+            )
+    return withdrawn

@@ -200,7 +200,8 @@ def campaign_update(*, actor: Actor, campaign_id: int, **fields: Any) -> Campaig
 
 def campaign_set_status(*, actor: Actor, campaign_id: int, to_status: str, reason: str = "") -> Campaign:
     """Start (draft or paused -> active), pause (active -> paused, the dialer places no new call
-    from the next tick on: the tick reads the status under the campaign's lock), resume, or
+    from the next tick on: the tick reads the status under the campaign's lock, and a preview
+    campaign's previews still waiting for an agent are withdrawn after commit), resume, or
     complete. Audited. Locks: the campaign."""
     _check_manager(actor)
     if to_status not in CampaignStatus.values:
@@ -229,7 +230,20 @@ def campaign_set_status(*, actor: Actor, campaign_id: int, to_status: str, reaso
         campaign.refresh_from_db(fields=["version"])
         _status_change(campaign, before, to_status, actor, reason)
         events.campaign_changed(campaign)
+        if (
+            to_status in (CampaignStatus.PAUSED, CampaignStatus.COMPLETED)
+            and campaign.dial_mode == DialMode.PREVIEW
+        ):
+            transaction.on_commit(
+                lambda: _withdraw_previews(campaign.pk, f"campaign {CampaignStatus(to_status).label.lower()}")
+            )
     return campaign
+
+
+def _withdraw_previews(campaign_id: int, reason: str) -> None:
+    from apps.campaigns.dialer.preview import previews_withdraw
+
+    previews_withdraw(campaign_id=campaign_id, reason=reason)
 
 
 def _status_change(campaign: Campaign, before: str, after: str, actor: Actor, reason: str) -> None:

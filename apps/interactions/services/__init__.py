@@ -47,6 +47,7 @@ from apps.interactions.services.preview import (
     awaits_dial,
     interaction_preview_dial,
     interaction_preview_skip,
+    interaction_preview_withdraw,
     register_dial_check,
 )
 from apps.interactions.services.timers import (
@@ -62,6 +63,7 @@ __all__ = [
     "awaits_dial",
     "interaction_preview_dial",
     "interaction_preview_skip",
+    "interaction_preview_withdraw",
     "register_dial_check",
     "CALL_STATE_FIELDS",
     "DEFAULT_CAPACITY",

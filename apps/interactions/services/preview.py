@@ -23,7 +23,8 @@ from collections.abc import Callable
 from django.db import transaction
 from django.utils import timezone
 
-from apps.core.actors import Actor, require_person
+from apps.core.actors import Actor, require_actor, require_person
+from apps.core.exceptions import NotAllowed
 from apps.interactions import acd, events, voice
 from apps.interactions.exceptions import InvalidTransition
 from apps.interactions.models import (
@@ -37,13 +38,14 @@ from apps.interactions.models import (
 )
 from apps.interactions.services.locking import lock_agent_then_interaction
 from apps.interactions.services.outbound import outbound_consent_check
-from apps.interactions.services.policy import actor_id, check_own
+from apps.interactions.services.policy import actor_id, check_own, is_supervision
 from apps.interactions.services.transitions import agent_freed
 
 DialCheck = Callable[[Interaction], None]
 _DIAL_CHECKS: dict[str, DialCheck] = {}
 
 SKIPPED_CODE = "preview-skipped"
+WITHDRAWN_CODE = "preview-withdrawn"
 SKIP_REASON_MAX = 200
 
 
@@ -146,3 +148,52 @@ def interaction_preview_skip(*, actor: Actor, interaction_id: int, reason: str) 
         agent_freed(agent, interaction, now)
         events.interaction_changed(interaction)
     return interaction
+
+
+def withdrawn_disposition() -> Disposition:
+    disposition, _ = Disposition.objects.get_or_create(
+        code=WITHDRAWN_CODE,
+        defaults={
+            "label": "Withdrawn before an agent took it",
+            "category": DispositionCategory.OTHER,
+            "is_final": False,
+        },
+    )
+    return disposition
+
+
+def interaction_preview_withdraw(*, actor: Actor, interaction_id: int, reason: str) -> bool:
+    """Take back a preview still waiting in its queue (no agent offered it yet): it closes with
+    the "Withdrawn" disposition and the reason in its event row (the campaign it came from was
+    paused). A preview already offered or accepted is left alone (its dial is checked then).
+    The system or a supervisor only. Returns whether it was withdrawn. Locks: the interaction."""
+    require_actor(actor)
+    if not is_supervision(actor):
+        raise NotAllowed("Only the system or a supervisor withdraws a preview.")
+    reason = " ".join(reason.split())[:SKIP_REASON_MAX]
+    now = timezone.now()
+    with transaction.atomic():
+        interaction = Interaction.objects.select_for_update().get(pk=interaction_id)
+        if (
+            interaction.direction != Direction.OUTBOUND
+            or interaction.channel != Channel.VOICE
+            or interaction.status != InteractionStatus.QUEUED
+            or interaction.call_outcome
+        ):
+            return False
+        before = interaction.status
+        interaction.status = InteractionStatus.CLOSED
+        interaction.closed_at = now
+        interaction.disposition = withdrawn_disposition()
+        interaction.version += 1
+        interaction.save(update_fields=["status", "closed_at", "disposition", "version"])
+        acd.event_add(
+            interaction,
+            kind="preview_withdrawn",
+            from_status=before,
+            at=now,
+            actor_id=actor_id(actor),
+            data={"reason": reason},
+        )
+        events.interaction_changed(interaction)
+    return True
