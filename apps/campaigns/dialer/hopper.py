@@ -8,7 +8,9 @@ before one due for a retry), then the oldest lead.
 
 Claims are taken with SELECT ... FOR UPDATE SKIP LOCKED and written in the same transaction
 (claimed_until = now + hold), so two ticks in two processes never take one lead: the second
-skips the rows the first has locked, and once the first commits their claim keeps them out.
+skips the rows the first has locked, and once the first commits their claim keeps them out. On
+PostgreSQL each step is one statement (UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED)
+RETURNING), the shape of a bare claim loop; the weighted list mix and SQLite use the ORM.
 A claim that is never turned into an attempt (a worker that died) lapses after `hold`.
 SQLite has no row locks; embedded mode runs one beat, so one tick at a time claims there.
 
@@ -23,9 +25,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Sequence
+from typing import Any
 
-from django.db import transaction
-from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
+from django.db import connection, transaction
+from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When, prefetch_related_objects
 
 from apps.campaigns.models import DIALLABLE_STATUSES, Campaign, CampaignList, Lead, LeadStatus
 
@@ -70,6 +73,77 @@ def _lock(leads: QuerySet[Lead], limit: int) -> list[Lead]:
     if limit <= 0:
         return []
     return list(leads.select_related("customer").select_for_update(skip_locked=True, of=("self",))[:limit])
+
+
+def _claim_statement(
+    *,
+    campaign: Campaign,
+    now: dt.datetime,
+    until: dt.datetime,
+    limit: int,
+    callbacks: bool,
+    callback_owners: Collection[int] | None,
+    inactive: Sequence[int],
+) -> list[Lead]:
+    """PostgreSQL: claim up to `limit` due leads in one statement, an UPDATE of the rows a
+    SELECT ... ORDER BY ... LIMIT ... FOR UPDATE SKIP LOCKED picks, RETURNING them (the due
+    callbacks when `callbacks`, else the new and retry leads). The same filters and order as
+    the ORM path, in the order of lead_callback_due_pg_idx / lead_hopper_due_pg_idx."""
+    if limit <= 0:
+        return []
+    table = connection.ops.quote_name(Lead._meta.db_table)
+    fields = Lead._meta.concrete_fields
+    returning = ", ".join(f"l.{connection.ops.quote_name(str(field.column))}" for field in fields)
+    where = [
+        "campaign_id = %s",
+        "(next_attempt_at IS NULL OR next_attempt_at <= %s)",
+        "(claimed_until IS NULL OR claimed_until < %s)",
+        "attempts < %s",
+    ]
+    params: list[Any] = [campaign.pk, now, now, campaign.max_attempts_per_lead]
+    if callbacks:
+        where.append("status = %s")
+        params.append(LeadStatus.CALLBACK.value)
+        order = "next_attempt_at ASC NULLS FIRST, id"
+    else:
+        where.append("status IN (%s, %s)")
+        params += [LeadStatus.NEW.value, LeadStatus.RETRY.value]
+        order = "priority DESC, next_attempt_at ASC NULLS FIRST, id"
+    if callback_owners is not None:
+        where.append("(callback_owner_id IS NULL OR callback_owner_id = ANY(%s))")
+        params.append(list(callback_owners))
+    if inactive:
+        where.append("(contact_list_id IS NULL OR NOT contact_list_id = ANY(%s))")
+        params.append(list(inactive))
+    # Every name and clause here is this module's or the model's own; the values are parameters.
+    sql = (
+        f"UPDATE {table} AS l SET claimed_until = %s FROM (SELECT id FROM {table} "  # noqa: S608
+        f"WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %s FOR UPDATE SKIP LOCKED) AS picked "
+        f"WHERE l.id = picked.id RETURNING {returning}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [until, *params, limit])
+        rows = cursor.fetchall()
+    names = [field.attname for field in fields]
+    # A raw cursor's values are as the driver gives them: fields that convert what they read
+    # (the JSON ones) convert them here, as a queryset would.
+    converting = [(index, field) for index, field in enumerate(fields) if hasattr(field, "from_db_value")]
+    leads = []
+    for row in rows:
+        values = list(row)
+        for index, field in converting:
+            values[index] = field.from_db_value(values[index], None, connection)
+        leads.append(Lead.from_db(connection.alias, names, values))
+    # RETURNING keeps no order: put the claim back in the hopper's.
+    leads.sort(
+        key=lambda lead: (
+            0 if callbacks else -lead.priority,
+            lead.next_attempt_at is not None,
+            lead.next_attempt_at or now,
+            lead.pk,
+        )
+    )
+    return leads
 
 
 def _list_links(campaign: Campaign) -> tuple[list[int], dict[int, list[tuple[int, int]]]]:
@@ -121,6 +195,32 @@ def hopper_claim(
     if limit <= 0:
         return []
     inactive, by_priority = _list_links(campaign)
+    weighted = any(_weighted(links) for links in by_priority.values())
+    if connection.vendor == "postgresql" and not weighted:
+        # One statement per step: the claim and its write together, as a bare SKIP LOCKED loop.
+        until = now + hold
+        with transaction.atomic():
+            leads = _claim_statement(
+                campaign=campaign,
+                now=now,
+                until=until,
+                limit=limit,
+                callbacks=True,
+                callback_owners=callback_owners,
+                inactive=inactive,
+            )
+            if len(leads) < limit:
+                leads += _claim_statement(
+                    campaign=campaign,
+                    now=now,
+                    until=until,
+                    limit=limit - len(leads),
+                    callbacks=False,
+                    callback_owners=callback_owners,
+                    inactive=inactive,
+                )
+        prefetch_related_objects(leads, "customer")
+        return leads
     with transaction.atomic():
         due = _due(campaign, now, callback_owners)
         if inactive:
@@ -128,7 +228,7 @@ def hopper_claim(
         leads = _lock(due.filter(status=LeadStatus.CALLBACK).order_by(*_DUE_ORDER), limit)
         others = due.filter(status__in=(LeadStatus.NEW, LeadStatus.RETRY))
         levels = sorted(by_priority, reverse=True)
-        if any(_weighted(by_priority[priority]) for priority in levels):
+        if weighted:
             # Level by level, highest priority first; a weighted level shares its part by weight.
             for priority in levels:
                 if len(leads) >= limit:
