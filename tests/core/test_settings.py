@@ -276,3 +276,25 @@ def test_a_pool_setting_that_cannot_work_fails_loudly(
 
     assert out.returncode != 0
     assert message in out.stderr
+
+
+def test_makemigrations_runs_on_a_bare_checkout_and_serving_commands_stay_strict() -> None:
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL")
+    }
+    env["DJANGO_SETTINGS_MODULE"] = "config.settings"  # not the suite's, which turns DEBUG on
+
+    migrations = subprocess.run(
+        [sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    check = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+
+    assert migrations.returncode == 0, migrations.stdout + migrations.stderr
+    assert "No changes detected" in migrations.stdout
+    assert check.returncode != 0 and "SECRET_KEY must be set" in check.stderr
