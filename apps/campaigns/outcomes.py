@@ -159,12 +159,16 @@ def attempt_wrap_up(*, actor: Actor, interaction_id: int) -> LeadAttempt | None:
         return LeadAttempt.objects.get(pk=found[0]) if found is not None else None
     attempt_id = found[0]
     interaction = Interaction.objects.select_related("disposition", "agent__user").get(pk=interaction_id)
-    not_dialled = (
-        interaction.events.filter(kind__in=("preview_skipped", "preview_withdrawn"))
-        .values_list("kind", "data")
-        .first()
-    )
-    if not_dialled is not None and interaction.dialed_at is None:
+    # Only a preview that was never dialled (no call, so no outcome) can have been skipped or
+    # withdrawn: a placed call's wrap-up reads no event.
+    not_dialled = None
+    if interaction.dialed_at is None and not interaction.call_outcome:
+        not_dialled = (
+            interaction.events.filter(kind__in=("preview_skipped", "preview_withdrawn"))
+            .values_list("kind", "data")
+            .first()
+        )
+    if not_dialled is not None:
         kind, data = not_dialled
         closed_at = interaction.closed_at or timezone.now()
         with transaction.atomic():

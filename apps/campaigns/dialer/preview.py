@@ -22,33 +22,25 @@ queued attempt (apps.campaigns.outcomes) and the lead is due again after the rul
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from typing import TYPE_CHECKING
 
 from django.db import transaction
 
-from apps.campaigns.dialer.hopper import hopper_claim, hopper_release
 from apps.campaigns.events import campaign_activity
 from apps.campaigns.models import (
-    DIALLABLE_STATUSES,
     AttemptStatus,
     Campaign,
     CampaignChannel,
-    CampaignStatus,
     Lead,
     LeadAttempt,
     LeadStatus,
 )
-from apps.core.exceptions import DomainError
 from apps.interactions.acd import eligible_agents
-from apps.interactions.exceptions import ChannelNotServed, ContactRefused, InvalidTarget, QueueClosed
 from apps.interactions.models import Channel, Direction, Interaction, InteractionStatus
 from apps.interactions.services import interaction_enqueue
 
 if TYPE_CHECKING:
     from apps.campaigns.dialer.tick import TickResult
-
-logger = logging.getLogger(__name__)
 
 
 def previews_waiting(campaign: Campaign) -> int:
@@ -63,20 +55,12 @@ def previews_waiting(campaign: Campaign) -> int:
 def _preview(campaign: Campaign, lead: Lead, now: dt.datetime) -> Interaction | None:
     """Enqueue one lead's preview and record its queued attempt, in one transaction. None: the
     claim is no longer this fill's. Raises CampaignStopped, and the enqueue's refusals."""
-    from apps.campaigns.dialer.tick import DIALER, CampaignStopped
+    from apps.campaigns.dialer.tick import DIALER, still_claimed
 
     assert campaign.queue is not None
     with transaction.atomic():
-        still_ours = (
-            Lead.objects.select_for_update()
-            .filter(pk=lead.pk, claimed_until=lead.claimed_until, status__in=DIALLABLE_STATUSES)
-            .exists()
-        )
-        if not still_ours:
+        if not still_claimed(campaign, lead):
             return None
-        status = Campaign.objects.select_for_update().values_list("status", flat=True).get(pk=campaign.pk)
-        if status != CampaignStatus.ACTIVE:
-            raise CampaignStopped(status)
         interaction = interaction_enqueue(
             actor=DIALER,
             queue=campaign.queue,
@@ -107,78 +91,29 @@ def _preview(campaign: Campaign, lead: Lead, now: dt.datetime) -> Interaction | 
 
 def preview_fill(campaign: Campaign, now: dt.datetime, result: TickResult) -> None:
     """One fill of an active preview campaign (see the module), into `result`."""
-    from apps.campaigns.dialer.tick import CampaignStopped, dial_lead, settle_refusals
-    from apps.campaigns.services.gate import contacts_decide
+    from apps.campaigns.dialer.tick import claim_and_decide, dial_lead, place_each
 
     queue = campaign.queue
     assert queue is not None
-    free = [
-        (int(pk), int(user_id))
-        for pk, user_id in eligible_agents(Interaction(channel=Channel.VOICE), queue).values_list(
-            "pk", "user_id"
-        )
-    ]
-    result.lines = max(0, len(free) - previews_waiting(campaign))
+    free = eligible_agents(Interaction(channel=Channel.VOICE), queue).values_list("pk", "user_id")
+    agent_of_user = {int(user_id): int(pk) for pk, user_id in free}
+    result.lines = max(0, len(agent_of_user) - previews_waiting(campaign))
     if result.lines <= 0:
         return
-    agent_of_user = {user_id: agent_id for agent_id, user_id in free}
-    with transaction.atomic():
-        leads = hopper_claim(
-            campaign=campaign, limit=result.lines, now=now, callback_owners=list(agent_of_user)
-        )
-        result.claimed = len(leads)
-        if not leads:
-            return
-        decisions = contacts_decide(campaign=campaign, leads=leads, channel=CampaignChannel.VOICE, now=now)
-        refused = [(lead, d) for lead, d in zip(leads, decisions, strict=True) if not d.allowed]
-        release = settle_refusals([lead for lead, _ in refused], [d for _, d in refused], now)
-    result.refused = len(refused)
-    allowed = [lead for lead, d in zip(leads, decisions, strict=True) if d.allowed]
-    for index, lead in enumerate(allowed):
+    allowed, release = claim_and_decide(
+        campaign, limit=result.lines, now=now, callback_owners=list(agent_of_user), result=result
+    )
+
+    def place(lead: Lead) -> Interaction | None:
         owner_agent = agent_of_user.get(lead.callback_owner_id) if lead.callback_owner_id else None
-        try:
-            if lead.status == LeadStatus.CALLBACK and owner_agent is not None:
-                interaction = dial_lead(campaign, lead, owner_agent, now)
-            else:
-                interaction = _preview(campaign, lead, now)
-        except CampaignStopped:
-            release += [pending.pk for pending in allowed[index:]]
-            result.skipped = "stopped while filling"
-            break
-        except (QueueClosed, ChannelNotServed) as exc:
-            release += [pending.pk for pending in allowed[index:]]
-            result.skipped = str(exc)
-            break
-        except ContactRefused as exc:
-            Lead.objects.filter(pk=lead.pk).update(
-                status=LeadStatus.DNC, next_attempt_at=None, claimed_until=None, updated_at=now
-            )
-            logger.info("lead %s not previewed: %s", lead.pk, exc)
-            continue
-        except InvalidTarget as exc:
-            Lead.objects.filter(pk=lead.pk).update(
-                status=LeadStatus.INVALID, next_attempt_at=None, claimed_until=None, updated_at=now
-            )
-            logger.info("lead %s not called: %s", lead.pk, exc)
-            continue
-        except DomainError as exc:
-            logger.info("lead %s not previewed this tick: %s", lead.pk, exc)
-            release.append(lead.pk)
-            continue
-        except Exception:
-            # A preview that could not be made must not stop the others: logged, lead given back.
-            logger.exception("campaign %s: the preview of lead %s failed", campaign.pk, lead.pk)
-            release.append(lead.pk)
-            continue
-        if interaction is None:
-            continue
-        if interaction.direction == Direction.OUTBOUND and interaction.status == InteractionStatus.DIALING:
-            result.dialled += 1
-        else:
-            result.previewed += 1
-        result.interaction_ids.append(interaction.pk)
-    hopper_release(lead_ids=release)
-    result.released = result.claimed - result.dialled - result.previewed
+        if lead.status == LeadStatus.CALLBACK and owner_agent is not None:
+            return dial_lead(campaign, lead, owner_agent, now)
+        return _preview(campaign, lead, now)
+
+    placed = place_each(campaign, allowed, place, now=now, release=release, result=result)
+    result.dialled = sum(1 for interaction in placed if interaction.status == InteractionStatus.DIALING)
+    result.previewed = len(placed) - result.dialled
+    result.released = result.claimed - len(placed)
 
 
 def previews_withdraw(*, campaign_id: int, reason: str) -> int:

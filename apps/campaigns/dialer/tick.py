@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,12 +57,10 @@ from apps.core.actors import SystemActor
 from apps.core.exceptions import DomainError
 from apps.interactions.acd import eligible_agents
 from apps.interactions.exceptions import (
-    AgentUnavailable,
     ChannelNotServed,
     ContactRefused,
     InvalidTarget,
     QueueClosed,
-    VoiceGatewayError,
 )
 from apps.interactions.models import (
     PLACING_STATUSES,
@@ -316,6 +314,100 @@ class CampaignStopped(Exception):
     """The campaign stopped being active between the claim and this dial."""
 
 
+def still_claimed(campaign: Campaign, lead: Lead) -> bool:
+    """In the caller's transaction, before a lead's call or preview: lock the lead and say whether
+    this tick's claim on it still holds (it may have lapsed and another tick taken the lead), then
+    lock the campaign and raise CampaignStopped when it is no longer active. Locks: the lead,
+    then the campaign (the order attempt_finish takes them in)."""
+    still_ours = (
+        Lead.objects.select_for_update()
+        .filter(pk=lead.pk, claimed_until=lead.claimed_until, status__in=DIALLABLE_STATUSES)
+        .exists()
+    )
+    if not still_ours:
+        return False
+    status = Campaign.objects.select_for_update().values_list("status", flat=True).get(pk=campaign.pk)
+    if status != CampaignStatus.ACTIVE:
+        raise CampaignStopped(status)
+    return True
+
+
+def claim_and_decide(
+    campaign: Campaign,
+    *,
+    limit: int,
+    now: dt.datetime,
+    callback_owners: Collection[int] | None,
+    result: TickResult,
+) -> tuple[list[Lead], list[int]]:
+    """Claim up to `limit` due leads from the hopper and ask the compliance gate about them (it
+    logs every decision), in one transaction; the refused ones are settled (settle_refusals).
+    Returns the allowed leads, in hopper order, and the ids of leads to give back; counts the
+    claimed and refused ones into `result`."""
+    from apps.campaigns.services.gate import contacts_decide
+
+    with transaction.atomic():
+        leads = hopper_claim(campaign=campaign, limit=limit, now=now, callback_owners=callback_owners)
+        result.claimed = len(leads)
+        if not leads:
+            return [], []
+        decisions = contacts_decide(campaign=campaign, leads=leads, channel=CampaignChannel.VOICE, now=now)
+        refused = [(lead, d) for lead, d in zip(leads, decisions, strict=True) if not d.allowed]
+        release = settle_refusals([lead for lead, _ in refused], [d for _, d in refused], now)
+    result.refused = len(refused)
+    return [lead for lead, d in zip(leads, decisions, strict=True) if d.allowed], release
+
+
+def place_each(
+    campaign: Campaign,
+    leads: Sequence[Lead],
+    place: Callable[[Lead], Interaction | None],
+    *,
+    now: dt.datetime,
+    release: list[int],
+    result: TickResult,
+) -> list[Interaction]:
+    """Place each lead's call (or preview) with `place`, each in its own transaction, and give
+    back the leads not placed (with `release`). What a refusal makes of the lead: do-not-call
+    found at the last moment -> do-not-call; not a phone number -> invalid; the campaign stopped
+    or its queue closed -> the rest are given back; anything else (the agent taken meanwhile,
+    the voice gateway failing, an unexpected error, logged) -> given back, and the others go on.
+    Returns the interactions placed, in order."""
+    placed: list[Interaction] = []
+    for index, lead in enumerate(leads):
+        try:
+            interaction = place(lead)
+        except CampaignStopped:
+            release += [pending.pk for pending in leads[index:]]
+            result.skipped = "stopped while dialling"
+            break
+        except (QueueClosed, ChannelNotServed) as exc:
+            release += [pending.pk for pending in leads[index:]]
+            result.skipped = str(exc)
+            break
+        except (ContactRefused, InvalidTarget) as exc:
+            final = LeadStatus.DNC if isinstance(exc, ContactRefused) else LeadStatus.INVALID
+            Lead.objects.filter(pk=lead.pk).update(
+                status=final, next_attempt_at=None, claimed_until=None, updated_at=now
+            )
+            logger.info("lead %s not called: %s", lead.pk, exc)
+            continue
+        except DomainError as exc:
+            logger.info("lead %s not called this tick: %s", lead.pk, exc)
+            release.append(lead.pk)
+            continue
+        except Exception:
+            # A call the tick could not place must not stop the others: logged, lead given back.
+            logger.exception("campaign %s: placing the call to lead %s failed", campaign.pk, lead.pk)
+            release.append(lead.pk)
+            continue
+        if interaction is not None:
+            placed.append(interaction)
+            result.interaction_ids.append(interaction.pk)
+    hopper_release(lead_ids=release)
+    return placed
+
+
 def dial_lead(campaign: Campaign, lead: Lead, agent_id: int | None, now: dt.datetime) -> Interaction | None:
     """Place one call and record its attempt, in one transaction. None: the claim is no longer
     this tick's (it lapsed and another tick took the lead). Raises CampaignStopped when the
@@ -323,16 +415,8 @@ def dial_lead(campaign: Campaign, lead: Lead, agent_id: int | None, now: dt.date
     (the order attempt_finish takes them in), then the reserved agent (interaction_originate)."""
     assert campaign.queue is not None
     with transaction.atomic():
-        still_ours = (
-            Lead.objects.select_for_update()
-            .filter(pk=lead.pk, claimed_until=lead.claimed_until, status__in=DIALLABLE_STATUSES)
-            .exists()
-        )
-        if not still_ours:
+        if not still_claimed(campaign, lead):
             return None
-        status = Campaign.objects.select_for_update().values_list("status", flat=True).get(pk=campaign.pk)
-        if status != CampaignStatus.ACTIVE:
-            raise CampaignStopped(status)
         interaction = interaction_originate(
             actor=DIALER,
             queue=campaign.queue,
@@ -387,8 +471,6 @@ def campaign_tick(*, campaign_id: int, now: dt.datetime | None = None) -> TickRe
     """One tick of one campaign (see the module). Idempotent in effect: a tick that finds
     nothing to do writes nothing, and one run twice at once places each lead's call once.
     Never raises for a call that could not be placed; raises only what the database raises."""
-    from apps.campaigns.services.gate import contacts_decide
-
     now = now or timezone.now()
     result = TickResult(campaign_id=campaign_id)
     campaign = _start(campaign_id, now, result)
@@ -410,55 +492,20 @@ def campaign_tick(*, campaign_id: int, now: dt.datetime | None = None) -> TickRe
         return result
     # Personal callbacks are claimed only for owners free to take them now.
     owners = [user_id for _, user_id in measured.free_agents]
-    with transaction.atomic():
-        leads = hopper_claim(campaign=campaign, limit=result.lines, now=now, callback_owners=owners)
-        result.claimed = len(leads)
-        if not leads:
-            return result
-        decisions = contacts_decide(campaign=campaign, leads=leads, channel=CampaignChannel.VOICE, now=now)
-        refused = [(lead, d) for lead, d in zip(leads, decisions, strict=True) if not d.allowed]
-        release = settle_refusals([lead for lead, _ in refused], [d for _, d in refused], now)
-    result.refused = len(refused)
-    allowed = [lead for lead, d in zip(leads, decisions, strict=True) if d.allowed]
-    planned = _reservations(campaign, allowed, measured.free_agents)
-    planned_ids = {lead.pk for lead, _ in planned}
-    release += [lead.pk for lead in allowed if lead.pk not in planned_ids]
-    for index, (lead, agent_id) in enumerate(planned):
-        try:
-            interaction = dial_lead(campaign, lead, agent_id, now)
-        except CampaignStopped:
-            release += [pending.pk for pending, _ in planned[index:]]
-            result.skipped = "stopped while dialling"
-            break
-        except ContactRefused as exc:
-            Lead.objects.filter(pk=lead.pk).update(
-                status=LeadStatus.DNC, next_attempt_at=None, claimed_until=None, updated_at=now
-            )
-            logger.info("lead %s not called: %s", lead.pk, exc)
-            continue
-        except InvalidTarget as exc:
-            Lead.objects.filter(pk=lead.pk).update(
-                status=LeadStatus.INVALID, next_attempt_at=None, claimed_until=None, updated_at=now
-            )
-            logger.info("lead %s not called: %s", lead.pk, exc)
-            continue
-        except (QueueClosed, ChannelNotServed) as exc:
-            release += [pending.pk for pending, _ in planned[index:]]
-            result.skipped = str(exc)
-            break
-        except (AgentUnavailable, VoiceGatewayError, DomainError) as exc:
-            logger.info("lead %s not called this tick: %s", lead.pk, exc)
-            release.append(lead.pk)
-            continue
-        except Exception:
-            # A call the tick could not place must not stop the others: logged, lead given back.
-            logger.exception("campaign %s: placing the call to lead %s failed", campaign_id, lead.pk)
-            release.append(lead.pk)
-            continue
-        if interaction is not None:
-            result.dialled += 1
-            result.interaction_ids.append(interaction.pk)
-    hopper_release(lead_ids=release)
+    allowed, release = claim_and_decide(
+        campaign, limit=result.lines, now=now, callback_owners=owners, result=result
+    )
+    planned = {lead.pk: agent_id for lead, agent_id in _reservations(campaign, allowed, measured.free_agents)}
+    release += [lead.pk for lead in allowed if lead.pk not in planned]
+    placed = place_each(
+        campaign,
+        [lead for lead in allowed if lead.pk in planned],
+        lambda lead: dial_lead(campaign, lead, planned[lead.pk], now),
+        now=now,
+        release=release,
+        result=result,
+    )
+    result.dialled = len(placed)
     result.released = result.claimed - result.dialled
     return result
 

@@ -18,6 +18,7 @@ imports them.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 from django.db import transaction
@@ -120,6 +121,22 @@ def skipped_disposition() -> Disposition:
     return disposition
 
 
+def _close_undialled(
+    interaction: Interaction, disposition: Disposition, kind: str, reason: str, actor: Actor, now: dt.datetime
+) -> None:
+    """Close a preview that was never dialled, with its disposition and the reason in an event
+    row of `kind` (the row that announces it closed). The caller holds its lock."""
+    before = interaction.status
+    interaction.status = InteractionStatus.CLOSED
+    interaction.closed_at = now
+    interaction.disposition = disposition
+    interaction.version += 1
+    interaction.save(update_fields=["status", "closed_at", "disposition", "version"])
+    acd.event_add(
+        interaction, kind=kind, from_status=before, at=now, actor_id=actor_id(actor), data={"reason": reason}
+    )
+
+
 def interaction_preview_skip(*, actor: Actor, interaction_id: int, reason: str) -> Interaction:
     """The agent does not dial their accepted preview: it closes at once with the "Skipped in
     preview" disposition and the reason (required) in its event row, and the agent is free for
@@ -131,20 +148,7 @@ def interaction_preview_skip(*, actor: Actor, interaction_id: int, reason: str) 
     now = timezone.now()
     with transaction.atomic():
         agent, interaction = _locked_preview(actor, interaction_id)
-        before = interaction.status
-        interaction.status = InteractionStatus.CLOSED
-        interaction.closed_at = now
-        interaction.disposition = skipped_disposition()
-        interaction.version += 1
-        interaction.save(update_fields=["status", "closed_at", "disposition", "version"])
-        acd.event_add(
-            interaction,
-            kind="preview_skipped",
-            from_status=before,
-            at=now,
-            actor_id=actor_id(actor),
-            data={"reason": reason},
-        )
+        _close_undialled(interaction, skipped_disposition(), "preview_skipped", reason, actor, now)
         agent_freed(agent, interaction, now)
         events.interaction_changed(interaction)
     return interaction
@@ -181,19 +185,6 @@ def interaction_preview_withdraw(*, actor: Actor, interaction_id: int, reason: s
             or interaction.call_outcome
         ):
             return False
-        before = interaction.status
-        interaction.status = InteractionStatus.CLOSED
-        interaction.closed_at = now
-        interaction.disposition = withdrawn_disposition()
-        interaction.version += 1
-        interaction.save(update_fields=["status", "closed_at", "disposition", "version"])
-        acd.event_add(
-            interaction,
-            kind="preview_withdrawn",
-            from_status=before,
-            at=now,
-            actor_id=actor_id(actor),
-            data={"reason": reason},
-        )
+        _close_undialled(interaction, withdrawn_disposition(), "preview_withdrawn", reason, actor, now)
         events.interaction_changed(interaction)
     return True
