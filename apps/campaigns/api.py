@@ -18,7 +18,6 @@ from django.db import transaction
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -70,7 +69,16 @@ from apps.campaigns.services.campaigns import (
 )
 from apps.campaigns.services.dnc import dnc_entry_add, dnc_list_create
 from apps.campaigns.services.lists import contact_list_create_from_upload
-from apps.core.api import ID_LOOKUP_PATTERN, choice_param, id_param
+from apps.core.api import (
+    ID_LOOKUP_PATTERN,
+    bool_param,
+    choice_param,
+    datetime_param,
+    id_param,
+    int_param,
+    request_user,
+    text_param,
+)
 from apps.core.permissions import CRM_ROLES, RolesByActionMixin
 from apps.customers.exceptions import InvalidContact
 from apps.customers.models import ImportJob
@@ -88,77 +96,6 @@ INT_MAX = 2147483647
 ABANDON_RATE_DAYS = 30
 
 _CONFLICT = OpenApiResponse(description="The campaign is completed, or cannot move to that status")
-
-
-def _actor(request: Request) -> User:
-    """The signed-in user behind a write; every write action's roles already turned anonymous away."""
-    user = request.user
-    assert isinstance(user, User)
-    return user
-
-
-# ---------------------------------------------------------------------------------------------
-# Query-string helpers: a bad value is a 400 naming the parameter, never a database error.
-# ---------------------------------------------------------------------------------------------
-
-_TRUE = {"true", "1", "yes"}
-_FALSE = {"false", "0", "no"}
-
-
-def bool_param(request: Request, name: str) -> bool | None:
-    raw = (request.query_params.get(name) or "").strip().lower()
-    if not raw:
-        return None
-    if raw in _TRUE:
-        return True
-    if raw in _FALSE:
-        return False
-    raise serializers.ValidationError({name: [f"{name} must be true or false."]})
-
-
-def int_param(request: Request, name: str, *, low: int, high: int) -> int | None:
-    raw = (request.query_params.get(name) or "").strip()
-    if not raw:
-        return None
-    if raw.isascii() and raw.isdigit() and low <= int(raw) <= high:
-        return int(raw)
-    raise serializers.ValidationError({name: [f"{name} must be a whole number from {low} to {high}."]})
-
-
-def datetime_param(request: Request, name: str) -> dt.datetime | None:
-    """An ISO 8601 date-time (a date alone is its midnight); without an offset it is read in the
-    server's time zone."""
-    raw = (request.query_params.get(name) or "").strip()
-    if not raw:
-        return None
-    try:
-        value = parse_datetime(raw)
-        if value is None:
-            value = dt.datetime.combine(dt.date.fromisoformat(raw), dt.time())
-    except ValueError:
-        value = None
-    if value is None:
-        raise serializers.ValidationError(
-            {name: [f"{name} must be an ISO 8601 date-time, e.g. 2026-12-03T14:05:00Z."]}
-        )
-    try:
-        if timezone.is_naive(value):
-            value = timezone.make_aware(value)
-        # In UTC: PostgreSQL refuses offsets beyond its own range (+19:41) that Python reads.
-        return value.astimezone(dt.UTC)
-    except (OverflowError, ValueError) as exc:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
-        raise serializers.ValidationError({name: [f"{name} is out of the range of dates."]}) from exc
-
-
-def text_param(request: Request, name: str) -> str | None:
-    """Free text to match exactly; a NUL character (which no stored text holds, and PostgreSQL
-    refuses to compare) is a 400."""
-    raw = (request.query_params.get(name) or "").strip()
-    if not raw:
-        return None
-    if "\x00" in raw:
-        raise serializers.ValidationError({name: [f"{name} must not contain a NUL character."]})
-    return raw
 
 
 def phone_param(request: Request, name: str) -> str | None:
@@ -761,7 +698,7 @@ class CampaignViewSet(
     def get_queryset(self) -> QuerySet[Campaign]:
         if getattr(self, "swagger_fake_view", False):
             return Campaign.objects.none()
-        queryset = campaigns_visible_to(_actor(self.request)).order_by("-created_at", "-id")
+        queryset = campaigns_visible_to(request_user(self.request)).order_by("-created_at", "-id")
         if self.action in ("list", "retrieve"):
             queryset = _with_rules_and_lists(queryset)
         if self.action == "list":
@@ -787,7 +724,7 @@ class CampaignViewSet(
         form = CampaignWriteSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = dict(form.validated_data)
-        actor = _actor(request)
+        actor = request_user(request)
         settings = {name: value for name, value in data.items() if name in EDITABLE_FIELDS}
         with transaction.atomic():  # the campaign, its lists and its rules land together or not at all
             campaign = campaign_create(actor=actor, **settings)
@@ -801,7 +738,7 @@ class CampaignViewSet(
         form = CampaignWriteSerializer(data=request.data, partial=partial)
         form.is_valid(raise_exception=True)
         data = dict(form.validated_data)
-        actor = _actor(request)
+        actor = request_user(request)
         settings = {name: value for name, value in data.items() if name in EDITABLE_FIELDS}
         with transaction.atomic():
             if settings or not ({"lists", "retry_rules"} & set(data)):
@@ -821,7 +758,7 @@ class CampaignViewSet(
         form = StatusChangeSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         campaign_set_status(
-            actor=_actor(request),
+            actor=request_user(request),
             campaign_id=campaign.pk,
             to_status=to_status,
             reason=form.validated_data["reason"],
@@ -935,7 +872,7 @@ class ContactListViewSet(
         form.is_valid(raise_exception=True)
         data = form.validated_data
         contact_list = contact_list_create_from_upload(
-            actor=_actor(request),
+            actor=request_user(request),
             name=data["name"],
             uploaded_file=data["file"],
             mapping=data.get("mapping"),
@@ -1048,7 +985,7 @@ class DncListViewSet(
     def create(self, request: Request) -> Response:
         form = DncListCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        dnc_list = dnc_list_create(actor=_actor(request), **form.validated_data)
+        dnc_list = dnc_list_create(actor=request_user(request), **form.validated_data)
         return Response(
             DncListSerializer(dnc_list).data,
             status=status.HTTP_201_CREATED,
@@ -1097,7 +1034,10 @@ class DncEntryViewSet(
         form.is_valid(raise_exception=True)
         data = form.validated_data
         entry = dnc_entry_add(
-            actor=_actor(request), number=data["number"], reason=data["reason"], dnc_list=data["dnc_list"]
+            actor=request_user(request),
+            number=data["number"],
+            reason=data["reason"],
+            dnc_list=data["dnc_list"],
         )
         return Response(
             DncEntrySerializer(entry).data,

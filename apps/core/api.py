@@ -1,19 +1,32 @@
-"""API plumbing shared by every app: pagination, parsing ids from the query string, and the one
-place domain errors become HTTP."""
+"""API plumbing shared by every app: pagination, parsing ids and other query-string values (a
+bad value is a 400 naming the parameter, never a database error), and the one place domain
+errors become HTTP."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from apps.accounts.models import User
 from apps.core.exceptions import DomainError
+
+
+def request_user(request: Request) -> User:
+    """The signed-in user behind a write; every write action's roles already turned anonymous away."""
+    user = request.user
+    assert isinstance(user, User)
+    return user
+
 
 MAX_ID = 2**63 - 1
 """The largest primary key a 64-bit id column holds: anything above it cannot name a row."""
@@ -48,6 +61,66 @@ def choice_param(request: Request, name: str, choices: list[str]) -> str | None:
         return None
     if raw not in choices:
         raise serializers.ValidationError({name: [f"{name} must be one of: {', '.join(choices)}."]})
+    return raw
+
+
+_TRUE = {"true", "1", "yes"}
+_FALSE = {"false", "0", "no"}
+
+
+def bool_param(request: Request, name: str) -> bool | None:
+    raw = (request.query_params.get(name) or "").strip().lower()
+    if not raw:
+        return None
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise serializers.ValidationError({name: [f"{name} must be true or false."]})
+
+
+def int_param(request: Request, name: str, *, low: int, high: int) -> int | None:
+    raw = (request.query_params.get(name) or "").strip()
+    if not raw:
+        return None
+    if raw.isascii() and raw.isdigit() and low <= int(raw) <= high:
+        return int(raw)
+    raise serializers.ValidationError({name: [f"{name} must be a whole number from {low} to {high}."]})
+
+
+def datetime_param(request: Request, name: str) -> dt.datetime | None:
+    """An ISO 8601 date-time (a date alone is its midnight); without an offset it is read in the
+    server's time zone."""
+    raw = (request.query_params.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        value = parse_datetime(raw)
+        if value is None:
+            value = dt.datetime.combine(dt.date.fromisoformat(raw), dt.time())
+    except ValueError:
+        value = None
+    if value is None:
+        raise serializers.ValidationError(
+            {name: [f"{name} must be an ISO 8601 date-time, e.g. 2026-12-03T14:05:00Z."]}
+        )
+    try:
+        if timezone.is_naive(value):
+            value = timezone.make_aware(value)
+        # In UTC: PostgreSQL refuses offsets beyond its own range (+19:41) that Python reads.
+        return value.astimezone(dt.UTC)
+    except (OverflowError, ValueError) as exc:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
+        raise serializers.ValidationError({name: [f"{name} is out of the range of dates."]}) from exc
+
+
+def text_param(request: Request, name: str) -> str | None:
+    """Free text to match exactly; a NUL character (which no stored text holds, and PostgreSQL
+    refuses to compare) is a 400."""
+    raw = (request.query_params.get(name) or "").strip()
+    if not raw:
+        return None
+    if "\x00" in raw:
+        raise serializers.ValidationError({name: [f"{name} must not contain a NUL character."]})
     return raw
 
 

@@ -26,7 +26,7 @@ from rest_framework.routers import BaseRouter
 
 from apps.accounts.models import User
 from apps.accounts.roles import Role
-from apps.core.api import ID_LOOKUP_PATTERN, id_param, parse_id
+from apps.core.api import ID_LOOKUP_PATTERN, id_param, parse_id, request_user
 from apps.core.permissions import AGENT_ROLES, CRM_ROLES, RolesByActionMixin
 from apps.customers.models import (
     ContactPoint,
@@ -61,13 +61,6 @@ IMPORT_ROLES = (Role.MARKETER, Role.SUPERVISOR, Role.ADMIN)
 """Roles that may import customer files and follow their jobs."""
 
 CONSENT_FIELDS = ("do_not_call", "email_opt_out", "sms_opt_in")
-
-
-def _actor(request: Request) -> User:
-    """The signed-in user behind a write; every write action's roles already turned anonymous away."""
-    user = request.user
-    assert isinstance(user, User)
-    return user
 
 
 # ---------------------------------------------------------------------------------------------
@@ -450,7 +443,7 @@ class CustomerViewSet(
         form.is_valid(raise_exception=True)
         data = form.validated_data
         customer = customer_create(
-            actor=_actor(request),
+            actor=request_user(request),
             first_name=data.get("first_name", ""),
             last_name=data.get("last_name", ""),
             organization_name=data.get("organization_name", ""),
@@ -477,14 +470,16 @@ class CustomerViewSet(
         # One transaction: a bad tag must not leave the field changes half applied.
         with transaction.atomic():
             customer = customer_update(
-                actor=_actor(request),
+                actor=request_user(request),
                 customer=customer,
                 organization_name=data.get("organization_name"),
                 custom_fields=data.get("custom_fields"),
                 **changes,
             )
             if "tags" in data:
-                customer_set_tags(actor=_actor(request), customer=customer, names=data["tags"], replace=True)
+                customer_set_tags(
+                    actor=request_user(request), customer=customer, names=data["tags"], replace=True
+                )
         return self._detail_response(customer)
 
     @extend_schema(
@@ -513,7 +508,7 @@ class CustomerViewSet(
         form = CustomerMergeSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         record = customer_merge(
-            actor=_actor(request),
+            actor=request_user(request),
             survivor=survivor,
             duplicate=form.validated_data["duplicate"],
         )
@@ -526,7 +521,7 @@ class CustomerViewSet(
     )
     @action(detail=True, methods=["get"], url_path="gdpr-export", url_name="gdpr-export")
     def gdpr_export(self, request: Request, pk: str | None = None) -> Response:
-        data = customer_export_personal_data(actor=_actor(request), customer=self.get_object())
+        data = customer_export_personal_data(actor=request_user(request), customer=self.get_object())
         response = Response(data)
         response["Content-Disposition"] = f'attachment; filename="customer-{pk}-personal-data.json"'
         return response
@@ -538,7 +533,7 @@ class CustomerViewSet(
     )
     @action(detail=True, methods=["post"])
     def erase(self, request: Request, pk: str | None = None) -> Response:
-        customer = customer_erase(actor=_actor(request), customer=self.get_object())
+        customer = customer_erase(actor=request_user(request), customer=self.get_object())
         return self._detail_response(customer)
 
     @extend_schema(
@@ -558,7 +553,7 @@ class CustomerViewSet(
         form.is_valid(raise_exception=True)
         uploaded = form.validated_data["file"]
         job = import_job_create(
-            actor=_actor(request),
+            actor=request_user(request),
             uploaded_file=uploaded,
             file_name=uploaded.name,
             # No mapping: the service suggests one from the file's headers.
@@ -630,7 +625,7 @@ class ContactPointViewSet(
         form.is_valid(raise_exception=True)
         data = form.validated_data
         point = contact_point_add(
-            actor=_actor(request),
+            actor=request_user(request),
             customer=data["customer"],
             contact=_contact_input(data),
             region=data.get("region"),
@@ -651,7 +646,7 @@ class ContactPointViewSet(
             for consent in CONSENT_FIELDS:
                 if consent in data:
                     point = contact_point_set_consent(
-                        actor=_actor(request),
+                        actor=request_user(request),
                         contact_point=point,
                         consent=consent,
                         value=data[consent],
@@ -660,7 +655,7 @@ class ContactPointViewSet(
         return Response(ContactPointSerializer(point).data)
 
     def destroy(self, request: Request, pk: str | None = None) -> Response:
-        contact_point_remove(actor=_actor(request), contact_point=self.get_object())
+        contact_point_remove(actor=request_user(request), contact_point=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -698,7 +693,7 @@ class NoteViewSet(
         form = NoteCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         note = note_add(
-            actor=_actor(request),
+            actor=request_user(request),
             customer=form.validated_data["customer"],
             body=form.validated_data["body"],
         )

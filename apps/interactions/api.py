@@ -21,7 +21,7 @@ from rest_framework.routers import BaseRouter
 
 from apps.accounts.models import User
 from apps.accounts.roles import Role, has_role
-from apps.core.api import ID_LOOKUP_PATTERN, MAX_ID, choice_param, id_param
+from apps.core.api import ID_LOOKUP_PATTERN, MAX_ID, choice_param, id_param, request_user
 from apps.core.permissions import AGENT_ROLES, CRM_ROLES, RolesByActionMixin
 from apps.customers.models import Customer
 from apps.interactions import selectors, services
@@ -42,12 +42,6 @@ from apps.interactions.models import (
 from apps.interactions.voice import MONITOR_MODES
 
 SUPERVISION = (Role.SUPERVISOR, Role.ADMIN)
-
-
-def _actor(request: Request) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
 
 
 class MessageSerializer(serializers.ModelSerializer):
@@ -264,7 +258,7 @@ class InteractionViewSet(
             return Interaction.objects.none()
         # The rule the desk applies too: agents their own and their queues', supervisors all.
         queryset = (
-            selectors.interactions_visible_to(user=_actor(self.request))
+            selectors.interactions_visible_to(user=request_user(self.request))
             .select_related("disposition", "agent__user", "queue")
             .order_by("-created_at", "-id")
         )
@@ -285,7 +279,7 @@ class InteractionViewSet(
         the queue is closed and nothing takes the arrival after hours."""
         data = InteractionCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        interaction = services.interaction_enqueue(actor=_actor(request), **data.validated_data)
+        interaction = services.interaction_enqueue(actor=request_user(request), **data.validated_data)
         interaction.refresh_from_db()
         return Response(InteractionSerializer(interaction).data, status=status.HTTP_201_CREATED)
 
@@ -307,7 +301,7 @@ class InteractionViewSet(
         data.is_valid(raise_exception=True)
         values = data.validated_data
         interaction = services.interaction_originate(
-            actor=_actor(request),
+            actor=request_user(request),
             queue=values["queue"],
             to_number=values["to_number"],
             customer=values["customer"],
@@ -321,7 +315,7 @@ class InteractionViewSet(
 
     def _act(self, request: Request, pk: str, run: Any) -> Response:
         instance = self.get_object()  # 404 for an interaction the user may not see
-        run(actor=_actor(request), interaction_id=instance.pk)
+        run(actor=request_user(request), interaction_id=instance.pk)
         return Response(InteractionSerializer(self.get_queryset().get(pk=instance.pk)).data)
 
     @extend_schema(request=None, responses=InteractionSerializer)
@@ -384,7 +378,7 @@ class InteractionViewSet(
         data.is_valid(raise_exception=True)
         values = data.validated_data
         services.interaction_transfer(
-            actor=_actor(request),
+            actor=request_user(request),
             interaction_id=instance.pk,
             to_queue_id=values["queue"],
             to_agent_id=values["agent"],
@@ -428,7 +422,7 @@ class InteractionViewSet(
         data = ConferenceSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         participant = services.interaction_conference_add(
-            actor=_actor(request),
+            actor=request_user(request),
             interaction_id=instance.pk,
             to_agent_id=data.validated_data["agent"],
             to_number=data.validated_data["number"],
@@ -444,7 +438,7 @@ class InteractionViewSet(
         data = MonitorSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         participant = services.interaction_monitor(
-            actor=_actor(request), interaction_id=instance.pk, mode=data.validated_data["mode"]
+            actor=request_user(request), interaction_id=instance.pk, mode=data.validated_data["mode"]
         )
         return Response(ParticipantSerializer(participant).data, status=status.HTTP_201_CREATED)
 
@@ -479,7 +473,7 @@ class InteractionViewSet(
         data = MessageCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         message = services.message_add(
-            actor=_actor(request), interaction_id=interaction.pk, **data.validated_data
+            actor=request_user(request), interaction_id=interaction.pk, **data.validated_data
         )
         return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
 
@@ -570,7 +564,7 @@ class AgentViewSet(RolesByActionMixin, viewsets.ReadOnlyModelViewSet):
         queryset = AgentProfile.objects.select_related("user", "not_ready_reason").order_by("user__username")
         if getattr(self, "swagger_fake_view", False):  # schema generation: no user
             return queryset
-        user = _actor(self.request)
+        user = request_user(self.request)
         if not has_role(user, *SUPERVISION):
             queryset = queryset.filter(user=user)
         return queryset
@@ -582,7 +576,7 @@ class AgentViewSet(RolesByActionMixin, viewsets.ReadOnlyModelViewSet):
         data = AgentStateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.agent_set_presence(
-            actor=_actor(request),
+            actor=request_user(request),
             agent_id=agent.pk,
             presence=data.validated_data["presence"],
             reason=data.validated_data.get("reason"),
@@ -628,7 +622,7 @@ class ParticipantViewSet(RolesByActionMixin, viewsets.GenericViewSet):
         queryset = InteractionParticipant.objects.select_related("user").order_by("pk")
         if getattr(self, "swagger_fake_view", False):  # schema generation: no user
             return queryset
-        user = _actor(self.request)
+        user = request_user(self.request)
         if not has_role(user, *SUPERVISION):
             queryset = queryset.filter(Q(user=user) | Q(interaction__agent__user=user))
         return queryset
@@ -637,7 +631,9 @@ class ParticipantViewSet(RolesByActionMixin, viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def leave(self, request: Request, pk: str) -> Response:
         participant = self.get_object()  # 404 for a participant the user has nothing to do with
-        left = services.interaction_participant_leave(actor=_actor(request), participant_id=participant.pk)
+        left = services.interaction_participant_leave(
+            actor=request_user(request), participant_id=participant.pk
+        )
         return Response(ParticipantSerializer(left).data)
 
 
